@@ -1,0 +1,166 @@
+"""The YAML data contract: one file describes the user's data; everything else has a default.
+
+The file's path comes from ``RETRAIN_CONFIG``. Without it the demo feed's config,
+``demo/retrain.yaml`` under the current folder (written by ``retrain-assets simulate --out demo``),
+is used. Relative paths resolve against the folder of the config file. Unknown keys and wrong types
+are errors that name the key; missing files are errors that name the path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+ENV_VAR = "RETRAIN_CONFIG"
+DEMO_CONFIG = Path("demo") / "retrain.yaml"
+
+
+class ConfigError(ValueError):
+    """The config file cannot be used; the message names the file and the key or path."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Strict):
+    """What the user's data looks like and where it lands."""
+
+    landing_dir: Path
+    """Folder with reference.*, features/YYYY-MM-DD.* and labels/YYYY-MM-DD.* (CSV or Parquet)."""
+    id_column: str = "id"
+    """Unique row id; labels are joined to predictions by it."""
+    timestamp_column: str | None = None
+    """Optional event time of a row; orders the reference set when present."""
+    target_column: str
+    """The label column (in reference.* and labels/*)."""
+    positive_label: int | str | bool = 1
+    """The target value that counts as the positive class."""
+    numerical_features: list[str] = Field(default_factory=list)
+    """Numerical model inputs."""
+    categorical_features: list[str] = Field(default_factory=list)
+    """Categorical model inputs (strings)."""
+    start_date: dt.date
+    """First daily partition."""
+
+    @model_validator(mode="after")
+    def _columns_are_distinct(self) -> DataConfig:
+        features = [*self.numerical_features, *self.categorical_features]
+        if not features:
+            raise ValueError("numerical_features and categorical_features are both empty")
+        special = [self.id_column, self.target_column, self.timestamp_column]
+        clash = sorted({c for c in features if c in special or features.count(c) > 1})
+        if clash:
+            raise ValueError(f"feature columns listed twice or clashing with id/target: {clash}")
+        return self
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.numerical_features, *self.categorical_features]
+
+
+class IngestConfig(_Strict):
+    """Landing checks and the landing sensor."""
+
+    max_null_rate: float = Field(0.2, ge=0.0, le=1.0)
+    """A feature column with a larger share of missing values fails the batch's schema check."""
+    sensor_interval_seconds: int = Field(30, ge=1)
+    """How often landing_sensor looks for new or changed files."""
+
+
+class ModelConfig(_Strict):
+    """The model being retrained."""
+
+    registered_name: str
+    """Name in the MLflow model registry."""
+    estimator: Literal["hist_gradient_boosting", "logistic_regression", "sgd_classifier"] = (
+        "hist_gradient_boosting"
+    )
+    """The sklearn estimator behind the preprocessing."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Hyper-parameters passed to the estimator."""
+    test_days: int = Field(7, ge=1)
+    """Newest labelled data days held out as the time-ordered test set."""
+    reference_test_share: float = Field(0.2, gt=0.0, lt=1.0)
+    """With no labelled batch yet, the newest share of the reference set is the test set."""
+    random_state: int = 0
+    """Seed for the estimator and any sampling."""
+
+
+class MlflowConfig(_Strict):
+    """Where runs and models are tracked."""
+
+    tracking_uri: str | None = None
+    """Default: sqlite:///<workdir>/mlflow.db."""
+    experiment_name: str = "retrain_assets"
+    """The experiment every retraining cycle logs into."""
+    ui_url: str = "http://127.0.0.1:5000"
+    """Base URL of the MLflow UI, used for links in asset metadata."""
+
+
+class RetrainConfig(_Strict):
+    """The whole contract."""
+
+    data: DataConfig
+    workdir: Path = Path(".retrain")
+    """Dagster-independent state: normalised batches, mlflow.db, mlruns, the DVC repo."""
+    model: ModelConfig
+    ingest: IngestConfig = IngestConfig()
+    mlflow: MlflowConfig = MlflowConfig()
+    source: Path | None = None
+    """The file this config was read from (set by the loader)."""
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.mlflow.tracking_uri or f"sqlite:///{self.workdir / 'mlflow.db'}"
+
+
+def _format_error(path: Path, err: ValidationError) -> str:
+    lines = [f"invalid config {path}:"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "<root>"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"  {key}: unknown key")
+        elif e["type"] == "missing":
+            lines.append(f"  {key}: required key is missing")
+        else:
+            lines.append(f"  {key}: {e['msg']} (got {e.get('input')!r})")
+    return "\n".join(lines)
+
+
+def config_path() -> Path:
+    """The config file in force: $RETRAIN_CONFIG or the demo config under the current folder."""
+    return Path(os.environ.get(ENV_VAR) or DEMO_CONFIG).expanduser().resolve()
+
+
+def load_config(path: str | Path | None = None, *, require_landing: bool = True) -> RetrainConfig:
+    """Read, validate and resolve a config file; ConfigError names what is wrong."""
+    file = Path(path).expanduser().resolve() if path is not None else config_path()
+    if not file.is_file():
+        hint = "" if path is not None or os.environ.get(ENV_VAR) else (
+            f" (set {ENV_VAR}, or run `retrain-assets simulate --out demo` for the demo feed)"
+        )
+        raise ConfigError(f"config file not found: {file}{hint}")
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {file} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {file} must hold a mapping, got {type(raw).__name__}")
+    try:
+        cfg = RetrainConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(file, exc)) from None
+    base = file.parent
+    data = cfg.data.model_copy(update={"landing_dir": (base / cfg.data.landing_dir).resolve()})
+    cfg = cfg.model_copy(
+        update={"data": data, "workdir": (base / cfg.workdir).resolve(), "source": file}
+    )
+    if require_landing and not cfg.data.landing_dir.is_dir():
+        raise ConfigError(f"{file}: data.landing_dir does not exist: {cfg.data.landing_dir}")
+    return cfg

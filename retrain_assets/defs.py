@@ -1,0 +1,49 @@
+"""Build the code location's Definitions from one config (kept apart so tests build their own)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from retrain_assets.assets.ingest import build_ingest_assets
+from retrain_assets.assets.release import build_release_assets
+from retrain_assets.assets.train import build_train_assets
+from retrain_assets.config import RetrainConfig
+from retrain_assets.jobs import build_jobs
+from retrain_assets.resources.dvc import DvcRepository
+from retrain_assets.resources.mlflow import MlflowTracking
+from retrain_assets.resources.storage import LandingStore
+from retrain_assets.sensors import build_bootstrap_sensor, build_landing_sensor
+
+
+def daily_partitions(cfg: RetrainConfig) -> dg.DailyPartitionsDefinition:
+    # end_offset=1: a batch that lands today is processed today.
+    return dg.DailyPartitionsDefinition(start_date=cfg.data.start_date.isoformat(), end_offset=1)
+
+
+def build_resources(cfg: RetrainConfig) -> dict[str, dg.ConfigurableResource]:
+    workdir = str(cfg.workdir)
+    return {
+        "store": LandingStore(landing_dir=str(cfg.data.landing_dir), workdir=workdir),
+        "dvc": DvcRepository(root=workdir),
+        "mlflow": MlflowTracking(
+            experiment_name=cfg.mlflow.experiment_name,
+            mlflow_tracking_uri=cfg.tracking_uri,
+            artifact_location=(cfg.workdir / "mlruns").as_uri(),
+            ui_url=cfg.mlflow.ui_url,
+        ),
+    }
+
+
+def build_definitions(cfg: RetrainConfig) -> dg.Definitions:
+    daily = daily_partitions(cfg)
+    jobs = build_jobs(daily)
+    return dg.Definitions(
+        assets=[
+            *build_ingest_assets(cfg, daily),
+            *build_train_assets(cfg),
+            *build_release_assets(cfg),
+        ],
+        jobs=list(jobs.values()),
+        sensors=[build_landing_sensor(cfg, daily, jobs), build_bootstrap_sensor(cfg, jobs)],
+        resources=build_resources(cfg),
+    )

@@ -1,0 +1,38 @@
+"""Jobs the sensors request."""
+
+
+import dagster as dg
+from dagster_mlflow import end_mlflow_on_run_finished
+
+from retrain_assets.assets.train import REASON_TAG
+
+INGEST_JOB = "ingest_job"
+REFERENCE_JOB = "reference_job"
+RETRAIN_JOB = "retrain_job"
+
+
+def build_jobs(daily: dg.PartitionsDefinition) -> dict:
+    """The jobs by name."""
+    ingest_job = dg.define_asset_job(
+        INGEST_JOB,
+        selection=dg.AssetSelection.assets("feature_batch", "label_batch"),
+        partitions_def=daily,
+        description="Check and store one day's landing files (the run's selection says which).",
+        executor_def=dg.in_process_executor,
+    )
+    reference_job = dg.define_asset_job(
+        REFERENCE_JOB,
+        selection=dg.AssetSelection.assets("reference_dataset"),
+        description="Check and store the reference set.",
+        executor_def=dg.in_process_executor,
+    )
+    retrain_job = dg.define_asset_job(
+        RETRAIN_JOB,
+        selection=dg.AssetSelection.assets("training_dataset", "candidate_model", "promoted_model"),
+        description="One retraining cycle: training set, candidate, promotion. One MLflow run.",
+        # Every retraining run carries the tag the run queue limits to one at a time.
+        tags={REASON_TAG: "manual"},
+        hooks={end_mlflow_on_run_finished},
+        executor_def=dg.in_process_executor,
+    )
+    return {job.name: job for job in (ingest_job, reference_job, retrain_job)}

@@ -1,0 +1,206 @@
+"""Reading landing files and holding them to the data contract.
+
+Everything here is plain pandas so the rules can be tested without Dagster. A landing file is read
+as data only (Parquet or CSV, never pickle); a problem is reported as a ``Violation`` that names the
+rule, the column and the figure, so the run's error message and the check's metadata say what is
+wrong and where.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+READERS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class LandingFileError(ValueError):
+    """A landing file cannot be read at all; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule: which, on which column (if any), and the figure that broke it."""
+
+    rule: str
+    column: str | None
+    detail: str
+
+    def describe(self, source: Path | str) -> str:
+        where = f"column '{self.column}'" if self.column else "file"
+        return f"{source}: {where}: {self.rule}: {self.detail}"
+
+
+@dataclass
+class BatchReport:
+    """A batch normalised to the contract's dtypes, and what was found on the way."""
+
+    frame: pd.DataFrame
+    violations: list[Violation] = field(default_factory=list)
+    null_rates: dict[str, float] = field(default_factory=dict)
+    ignored_columns: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def message(self, source: Path | str) -> str:
+        return "\n".join(v.describe(source) for v in self.violations)
+
+
+def landing_day(path: Path) -> dt.date | None:
+    """The data day a landing file stands for (its stem, YYYY-MM-DD), or None if it is not one."""
+    if path.suffix.lower() not in READERS or not DAY_RE.match(path.stem):
+        return None
+    try:
+        return dt.date.fromisoformat(path.stem)
+    except ValueError:
+        return None
+
+
+def find_file(folder: Path, stem: str) -> Path | None:
+    """The landing file ``<folder>/<stem>.{parquet,pq,csv}``; two formats for one stem is an error."""
+    found = [folder / f"{stem}{ext}" for ext in READERS if (folder / f"{stem}{ext}").is_file()]
+    if len(found) > 1:
+        raise LandingFileError(f"{folder}: two files for {stem}: {[p.name for p in found]}")
+    return found[0] if found else None
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read one landing file by its extension; unreadable bytes raise an error naming the file."""
+    kind = READERS.get(path.suffix.lower())
+    if kind is None:
+        raise LandingFileError(f"{path}: unsupported extension (use .parquet or .csv)")
+    try:
+        if kind == "parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path, sep=None, engine="python", encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise
+    except UnicodeDecodeError as exc:
+        raise LandingFileError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except pd.errors.EmptyDataError:
+        raise LandingFileError(f"{path}: the file is empty (no header, no rows)") from None
+    except Exception as exc:  # noqa: BLE001 - any parser error means the bytes are unreadable
+        raise LandingFileError(f"{path}: cannot read as {kind}: {exc}") from None
+
+
+def _numeric(frame: pd.DataFrame, col: str, out: list[Violation]) -> None:
+    values = frame[col]
+    if pd.api.types.is_bool_dtype(values) or not (
+        pd.api.types.is_numeric_dtype(values) or values.dtype == object or
+        pd.api.types.is_string_dtype(values)
+    ):
+        out.append(Violation("wrong_dtype", col, f"expected numbers, got dtype {values.dtype}"))
+        return
+    converted = pd.to_numeric(values, errors="coerce").astype("float64")
+    bad = values.notna() & converted.isna()
+    if bad.any():
+        example = values[bad].iloc[0]
+        out.append(Violation(
+            "wrong_dtype", col,
+            f"{int(bad.sum())} non-numeric value(s), e.g. {example!r} at row {int(np.argmax(bad))}",
+        ))
+        return
+    frame[col] = converted
+
+
+def _categorical(frame: pd.DataFrame, col: str) -> None:
+    values = frame[col]
+    as_text = values.astype(object).where(values.notna(), None)
+    frame[col] = as_text.map(lambda v: v if v is None or isinstance(v, str) else str(v)).astype(object)
+
+
+def _ids(frame: pd.DataFrame, col: str, out: list[Violation]) -> None:
+    ids = frame[col]
+    if ids.isna().any():
+        out.append(Violation("null_id", col, f"{int(ids.isna().sum())} row(s) without an id"))
+    dup = ids[ids.duplicated(keep=False) & ids.notna()]
+    if len(dup):
+        examples = list(pd.unique(dup))[:5]
+        out.append(Violation(
+            "duplicate_ids", col, f"{dup.nunique()} id(s) occur more than once, e.g. {examples}",
+        ))
+
+
+def _missing(frame: pd.DataFrame, required: list[str], out: list[Violation]) -> list[str]:
+    missing = [c for c in required if c not in frame.columns]
+    for col in missing:
+        out.append(Violation("missing_column", col, f"required by the contract; file has {list(frame.columns)}"))
+    return missing
+
+
+def _target(frame: pd.DataFrame, col: str, positive, out: list[Violation]) -> None:
+    values = frame[col]
+    if values.isna().any():
+        out.append(Violation("null_target", col, f"{int(values.isna().sum())} row(s) without a label"))
+        return
+    positive_mask = values.astype(str) == str(positive)
+    distinct = pd.unique(values.astype(str))
+    if len(distinct) > 2:
+        out.append(Violation(
+            "target_values", col, f"a binary target has at most 2 values, found {sorted(distinct)[:10]}",
+        ))
+        return
+    frame[col] = positive_mask.astype("int8")
+
+
+def check_frame(
+    frame: pd.DataFrame,
+    *,
+    kind: str,
+    id_column: str,
+    numerical: list[str],
+    categorical: list[str],
+    target_column: str | None = None,
+    positive_label: object = 1,
+    timestamp_column: str | None = None,
+    max_null_rate: float = 1.0,
+) -> BatchReport:
+    """Hold one frame to the contract and normalise its dtypes.
+
+    ``kind`` is ``features`` (id, [timestamp], features), ``labels`` (id, target) or ``reference``
+    (id, [timestamp], features, target). Extra columns are dropped and listed, never an error.
+    """
+    frame = frame.copy()
+    out: list[Violation] = []
+    features = [*numerical, *categorical] if kind != "labels" else []
+    required = [id_column, *features]
+    if timestamp_column and kind != "labels":
+        required.append(timestamp_column)
+    if target_column and kind != "features":
+        required.append(target_column)
+    missing = _missing(frame, required, out)
+    if len(frame) == 0:
+        out.append(Violation("empty", None, "the file has no rows"))
+    present = [c for c in required if c not in missing]
+    ignored = [c for c in frame.columns if c not in required]
+    frame = frame[present]
+    if id_column in present:
+        _ids(frame, id_column, out)
+    for col in numerical:
+        if col in present:
+            _numeric(frame, col, out)
+    for col in categorical:
+        if col in present:
+            _categorical(frame, col)
+    if timestamp_column and timestamp_column in present:
+        stamps = pd.to_datetime(frame[timestamp_column], errors="coerce")
+        bad = frame[timestamp_column].notna() & stamps.isna()
+        if bad.any():
+            out.append(Violation("wrong_dtype", timestamp_column, f"{int(bad.sum())} unparseable timestamp(s)"))
+        else:
+            frame[timestamp_column] = stamps
+    if target_column and target_column in present:
+        _target(frame, target_column, positive_label, out)
+    null_rates = {c: float(frame[c].isna().mean()) if len(frame) else 0.0 for c in features if c in present}
+    for col, rate in null_rates.items():
+        if rate > max_null_rate:
+            out.append(Violation("null_rate", col, f"{rate:.1%} missing > allowed {max_null_rate:.1%}"))
+    return BatchReport(frame.reset_index(drop=True), out, null_rates, ignored)

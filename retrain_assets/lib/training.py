@@ -1,0 +1,157 @@
+"""Training sets and models: plain functions, no Dagster.
+
+A training set is the reference set plus every labelled production row, each row carrying the data
+day it was observed on. The split is by time: the newest labelled data days form the test set and
+never train, so the test AUC is what the model would have scored on the days after its cut-off.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.metrics import log_loss, roc_auc_score
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+DAY = "_day"
+SPLIT = "_split"
+TARGET = "_target"
+
+ESTIMATORS: dict[str, Any] = {
+    "hist_gradient_boosting": HistGradientBoostingClassifier,
+    "logistic_regression": LogisticRegression,
+    "sgd_classifier": SGDClassifier,
+}
+
+
+def join_labels(features: pd.DataFrame, labels: pd.DataFrame, id_column: str) -> pd.DataFrame:
+    """Production rows that have a label (inner join on the id)."""
+    return features.merge(labels, on=id_column, how="inner", validate="one_to_one")
+
+
+def assemble(
+    reference: pd.DataFrame,
+    labelled: pd.DataFrame,
+    *,
+    target_column: str,
+    timestamp_column: str | None,
+    start_date: dt.date,
+    test_days: int,
+    reference_test_share: float,
+) -> pd.DataFrame:
+    """Reference + labelled production rows, with a data day and a time-ordered train/test split.
+
+    ``labelled`` carries its observation day in ``_day``. With more than ``test_days`` labelled
+    days, the newest ``test_days`` of them are the test set; before that, the newest
+    ``reference_test_share`` of all rows in time order is.
+    """
+    ref = reference.copy()
+    if timestamp_column and timestamp_column in ref:
+        ref[DAY] = pd.to_datetime(ref[timestamp_column]).dt.date.astype(str)
+        ref = ref.sort_values(timestamp_column, kind="stable")
+    else:
+        ref[DAY] = (start_date - dt.timedelta(days=1)).isoformat()
+    rows = pd.concat([ref, labelled], ignore_index=True) if len(labelled) else ref
+    rows = rows.rename(columns={target_column: TARGET}).reset_index(drop=True)
+    rows = rows.sort_values(DAY, kind="stable").reset_index(drop=True)
+    batch_days = sorted(pd.unique(labelled[DAY])) if len(labelled) else []
+    if len(batch_days) > test_days:
+        cutoff = batch_days[-test_days]
+        is_test = rows[DAY] >= cutoff
+    else:
+        n_test = max(1, int(round(len(rows) * reference_test_share)))
+        is_test = pd.Series(np.arange(len(rows)) >= len(rows) - n_test)
+    rows[SPLIT] = np.where(is_test, "test", "train")
+    return rows
+
+
+def build_pipeline(
+    numerical: list[str],
+    categorical: list[str],
+    estimator: str = "hist_gradient_boosting",
+    params: dict[str, Any] | None = None,
+    random_state: int = 0,
+) -> Pipeline:
+    """Preprocessing + estimator, taking a DataFrame of the feature columns."""
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {estimator!r}; choose one of {sorted(ESTIMATORS)}")
+    params = dict(params or {})
+    if estimator == "sgd_classifier":
+        params.setdefault("loss", "log_loss")
+    if estimator == "logistic_regression":
+        params.setdefault("max_iter", 1000)
+    model = ESTIMATORS[estimator](random_state=random_state, **params)
+    if estimator == "hist_gradient_boosting":
+        numeric_steps: Any = "passthrough"  # HistGradientBoosting handles missing values itself
+    else:
+        numeric_steps = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
+    categorical_steps = make_pipeline(
+        SimpleImputer(strategy="constant", fill_value="__missing__"),
+        OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+    )
+    pre = ColumnTransformer(
+        [("num", numeric_steps, numerical), ("cat", categorical_steps, categorical)],
+        remainder="drop",
+        verbose_feature_names_out=False,
+    )
+    return Pipeline([("preprocess", pre), ("model", model)])
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """A fitted pipeline and how it did on the held-out test rows."""
+
+    pipeline: Pipeline
+    test_auc: float
+    test_log_loss: float
+    train_rows: int
+    test_rows: int
+    training_seconds: float
+    window: tuple[str, str]
+
+
+def score(pipeline: Pipeline, frame: pd.DataFrame) -> np.ndarray:
+    """P(positive) for each row."""
+    return pipeline.predict_proba(frame)[:, 1]
+
+
+def evaluate(y_true: np.ndarray, y_score: np.ndarray) -> tuple[float, float]:
+    """ROC AUC and log loss; AUC is NaN when only one class is present."""
+    if len(np.unique(y_true)) < 2:
+        return float("nan"), float("nan")
+    clipped = np.clip(y_score, 1e-7, 1 - 1e-7)
+    return float(roc_auc_score(y_true, y_score)), float(log_loss(y_true, clipped, labels=[0, 1]))
+
+
+def fit_and_evaluate(
+    rows: pd.DataFrame,
+    numerical: list[str],
+    categorical: list[str],
+    estimator: str = "hist_gradient_boosting",
+    params: dict[str, Any] | None = None,
+    random_state: int = 0,
+) -> FitResult:
+    """Fit on the train split of an assembled set and score its test split."""
+    features = [*numerical, *categorical]
+    train = rows[rows[SPLIT] == "train"]
+    test = rows[rows[SPLIT] == "test"]
+    if train.empty or test.empty:
+        raise ValueError(f"need train and test rows, got {len(train)} train / {len(test)} test")
+    pipeline = build_pipeline(numerical, categorical, estimator, params, random_state)
+    started = time.perf_counter()
+    pipeline.fit(train[features], train[TARGET].to_numpy())
+    seconds = time.perf_counter() - started
+    auc, loss = evaluate(test[TARGET].to_numpy(), score(pipeline, test[features]))
+    return FitResult(
+        pipeline, auc, loss, len(train), len(test), seconds,
+        (str(rows[DAY].min()), str(rows[DAY].max())),
+    )
