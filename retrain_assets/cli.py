@@ -27,6 +27,12 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dev(args: argparse.Namespace) -> int:
+    from retrain_assets import dev
+
+    return dev.run(host=args.host, port=args.port, mlflow_port=args.mlflow_port)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="retrain-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -40,11 +46,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--reference-rows", type=int, default=5000)
     s.add_argument(
-        "--start-date", type=dt.date.fromisoformat, default=None,
+        "--start-date",
+        type=dt.date.fromisoformat,
+        default=None,
         help="first day (default: far enough back that every file is dated in the past)",
     )
     s.add_argument("--overwrite", action="store_true", help="replace an existing landing folder")
     s.set_defaults(func=_simulate)
+    d = sub.add_parser("dev", help="demo data if needed, the MLflow UI and `dagster dev`")
+    d.add_argument("--host", default="127.0.0.1", help="bind address (default: localhost only)")
+    d.add_argument("--port", type=int, default=3000, help="Dagster UI port")
+    d.add_argument("--mlflow-port", type=int, default=5000, help="MLflow UI port")
+    d.set_defaults(func=_dev)
     return parser
 
 

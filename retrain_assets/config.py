@@ -142,8 +142,12 @@ def load_config(path: str | Path | None = None, *, require_landing: bool = True)
     """Read, validate and resolve a config file; ConfigError names what is wrong."""
     file = Path(path).expanduser().resolve() if path is not None else config_path()
     if not file.is_file():
-        hint = "" if path is not None or os.environ.get(ENV_VAR) else (
-            f" (set {ENV_VAR}, or run `retrain-assets simulate --out demo` for the demo feed)"
+        hint = (
+            ""
+            if path is not None or os.environ.get(ENV_VAR)
+            else (
+                f" (set {ENV_VAR}, or run `retrain-assets simulate --out demo` for the demo feed)"
+            )
         )
         raise ConfigError(f"config file not found: {file}{hint}")
     try:

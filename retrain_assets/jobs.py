@@ -1,6 +1,5 @@
 """Jobs the sensors request."""
 
-
 import dagster as dg
 from dagster_mlflow import end_mlflow_on_run_finished
 

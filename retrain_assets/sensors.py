@@ -4,7 +4,6 @@ Both reason about data, not the wall clock: a file is new when its content hash 
 bootstrap fires once per reference materialisation while no champion exists.
 """
 
-
 import hashlib
 import json
 from pathlib import Path
@@ -74,19 +73,27 @@ def build_landing_sensor(
                 continue
             tags = {"landing/file": rel, "landing/sha256": sha}
             if kind == "reference":
-                requests.append(dg.RunRequest(
-                    run_key=f"{rel}@{sha}", job_name=REFERENCE_JOB, tags=tags,
-                ))
+                requests.append(
+                    dg.RunRequest(
+                        run_key=f"{rel}@{sha}",
+                        job_name=REFERENCE_JOB,
+                        tags=tags,
+                    )
+                )
             else:
-                requests.append(dg.RunRequest(
-                    run_key=f"{rel}@{sha}",
-                    job_name=INGEST_JOB,
-                    partition_key=day,
-                    asset_selection=[dg.AssetKey(ASSET_OF_KIND[kind])],
-                    tags=tags,
-                ))
+                requests.append(
+                    dg.RunRequest(
+                        run_key=f"{rel}@{sha}",
+                        job_name=INGEST_JOB,
+                        partition_key=day,
+                        asset_selection=[dg.AssetKey(ASSET_OF_KIND[kind])],
+                        tags=tags,
+                    )
+                )
         if skipped:
-            context.log.info(f"landing files outside the partition range, left for later: {skipped}")
+            context.log.info(
+                f"landing files outside the partition range, left for later: {skipped}"
+            )
         context.update_cursor(json.dumps(seen, sort_keys=True))
         if not requests:
             return dg.SkipReason("no new or changed landing file")
@@ -114,6 +121,7 @@ def build_bootstrap_sensor(cfg: RetrainConfig, jobs: dict) -> dg.SensorDefinitio
             return dg.SkipReason("a champion exists")
         return dg.RunRequest(
             run_key=f"bootstrap@{latest[0].storage_id}",
+            job_name=RETRAIN_JOB,
             tags={
                 REASON_TAG: "bootstrap",
                 EVIDENCE_TAG: f"no champion; reference_dataset materialised (storage id "

@@ -5,7 +5,6 @@ with a message naming the file and the column, its blocking ``*_schema`` check r
 normalised file (so nothing any model could learn from) is stored. The landing file stays as it is.
 """
 
-
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,13 @@ import dagster as dg
 import pandas as pd
 
 from retrain_assets.config import RetrainConfig
-from retrain_assets.lib.contract import BatchReport, LandingFileError, Violation, check_frame, read_table
+from retrain_assets.lib.contract import (
+    BatchReport,
+    LandingFileError,
+    Violation,
+    check_frame,
+    read_table,
+)
 from retrain_assets.resources.storage import LandingStore, write_parquet_atomic
 
 PREVIEW_ROWS = 5
@@ -122,7 +127,11 @@ def build_ingest_assets(
 
         Refreshed by landing_sensor when the reference file is new or changed."""
         yield from ingest_file(
-            cfg, store, "reference", store.landing_file("reference"), store.reference_path(),
+            cfg,
+            store,
+            "reference",
+            store.landing_file("reference"),
+            store.reference_path(),
             "reference_dataset_schema",
         )
 
@@ -138,8 +147,12 @@ def build_ingest_assets(
         Materialised by landing_sensor for each new or changed landing file."""
         day = context.partition_key
         yield from ingest_file(
-            cfg, store, "features", store.landing_file("features", day),
-            store.batch_path("features", day), "feature_batch_schema",
+            cfg,
+            store,
+            "features",
+            store.landing_file("features", day),
+            store.batch_path("features", day),
+            "feature_batch_schema",
         )
 
     @dg.asset(
@@ -154,8 +167,12 @@ def build_ingest_assets(
         Materialised by landing_sensor for each new or changed landing file."""
         day = context.partition_key
         yield from ingest_file(
-            cfg, store, "labels", store.landing_file("labels", day),
-            store.batch_path("labels", day), "label_batch_schema",
+            cfg,
+            store,
+            "labels",
+            store.landing_file("labels", day),
+            store.batch_path("labels", day),
+            "label_batch_schema",
         )
 
     return [reference_dataset, feature_batch, label_batch]

@@ -1,6 +1,5 @@
 """Release: which registered version serves as the champion."""
 
-
 import dagster as dg
 
 from retrain_assets.config import RetrainConfig

@@ -4,7 +4,6 @@ Both steps run in the retraining job, which is one MLflow run (dagster-mlflow): 
 DVC md5 and window are logged there, then the candidate's parameters, metrics and model.
 """
 
-
 import dagster as dg
 import pandas as pd
 
@@ -68,7 +67,9 @@ def build_train_assets(cfg: RetrainConfig) -> list[dg.AssetsDefinition]:
         md5 = dvc.add(path)
         counts = rows[training.SPLIT].value_counts()
         window = f"{rows[training.DAY].min()}..{rows[training.DAY].max()}"
-        mlflow.tracker.log_params({"data.dvc_md5": md5, "data.rows": len(rows), "data.window": window})
+        mlflow.tracker.log_params(
+            {"data.dvc_md5": md5, "data.rows": len(rows), "data.window": window}
+        )
         mlflow.tracker.set_tags({"dvc_md5": md5, "data_window": window})
         value = {"path": str(path), "md5": md5, "rows": len(rows), "window": window}
         return dg.Output(
@@ -95,28 +96,38 @@ def build_train_assets(cfg: RetrainConfig) -> list[dg.AssetsDefinition]:
         MLflow (skops) and registered as a new version. Refreshed by every retraining run."""
         rows = pd.read_parquet(training_dataset["path"])
         fit = training.fit_and_evaluate(
-            rows, data.numerical_features, data.categorical_features,
-            cfg.model.estimator, cfg.model.params, cfg.model.random_state,
+            rows,
+            data.numerical_features,
+            data.categorical_features,
+            cfg.model.estimator,
+            cfg.model.params,
+            cfg.model.random_state,
         )
         run_tags = context.run.tags
         reason = run_tags.get(REASON_TAG, "manual")
-        mlflow.tracker.log_params({
-            "estimator": cfg.model.estimator,
-            "strategy": "full",
-            "test_days": cfg.model.test_days,
-            **{f"model.{k}": v for k, v in cfg.model.params.items()},
-        })
-        mlflow.tracker.log_metrics({
-            "test_auc": fit.test_auc,
-            "test_log_loss": fit.test_log_loss,
-            "training_time_s": fit.training_seconds,
-            "train_rows": fit.train_rows,
-            "test_rows": fit.test_rows,
-        })
-        mlflow.tracker.set_tags({
-            "retrain.reason": reason,
-            "retrain.evidence": run_tags.get(EVIDENCE_TAG, ""),
-        })
+        mlflow.tracker.log_params(
+            {
+                "estimator": cfg.model.estimator,
+                "strategy": "full",
+                "test_days": cfg.model.test_days,
+                **{f"model.{k}": v for k, v in cfg.model.params.items()},
+            }
+        )
+        mlflow.tracker.log_metrics(
+            {
+                "test_auc": fit.test_auc,
+                "test_log_loss": fit.test_log_loss,
+                "training_time_s": fit.training_seconds,
+                "train_rows": fit.train_rows,
+                "test_rows": fit.test_rows,
+            }
+        )
+        mlflow.tracker.set_tags(
+            {
+                "retrain.reason": reason,
+                "retrain.evidence": run_tags.get(EVIDENCE_TAG, ""),
+            }
+        )
         features = data.features
         logged = registry.log_and_register(
             fit.pipeline,

@@ -65,7 +65,7 @@ def landing_day(path: Path) -> dt.date | None:
 
 
 def find_file(folder: Path, stem: str) -> Path | None:
-    """The landing file ``<folder>/<stem>.{parquet,pq,csv}``; two formats for one stem is an error."""
+    """The file ``<folder>/<stem>.{parquet,pq,csv}``; two formats for one stem is an error."""
     found = [folder / f"{stem}{ext}" for ext in READERS if (folder / f"{stem}{ext}").is_file()]
     if len(found) > 1:
         raise LandingFileError(f"{folder}: two files for {stem}: {[p.name for p in found]}")
@@ -84,18 +84,21 @@ def read_table(path: Path) -> pd.DataFrame:
     except FileNotFoundError:
         raise
     except UnicodeDecodeError as exc:
-        raise LandingFileError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise LandingFileError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None
     except pd.errors.EmptyDataError:
         raise LandingFileError(f"{path}: the file is empty (no header, no rows)") from None
-    except Exception as exc:  # noqa: BLE001 - any parser error means the bytes are unreadable
+    except Exception as exc:
         raise LandingFileError(f"{path}: cannot read as {kind}: {exc}") from None
 
 
 def _numeric(frame: pd.DataFrame, col: str, out: list[Violation]) -> None:
     values = frame[col]
     if pd.api.types.is_bool_dtype(values) or not (
-        pd.api.types.is_numeric_dtype(values) or values.dtype == object or
-        pd.api.types.is_string_dtype(values)
+        pd.api.types.is_numeric_dtype(values)
+        or values.dtype == object
+        or pd.api.types.is_string_dtype(values)
     ):
         out.append(Violation("wrong_dtype", col, f"expected numbers, got dtype {values.dtype}"))
         return
@@ -103,10 +106,14 @@ def _numeric(frame: pd.DataFrame, col: str, out: list[Violation]) -> None:
     bad = values.notna() & converted.isna()
     if bad.any():
         example = values[bad].iloc[0]
-        out.append(Violation(
-            "wrong_dtype", col,
-            f"{int(bad.sum())} non-numeric value(s), e.g. {example!r} at row {int(np.argmax(bad))}",
-        ))
+        out.append(
+            Violation(
+                "wrong_dtype",
+                col,
+                f"{int(bad.sum())} non-numeric value(s), "
+                f"e.g. {example!r} at row {int(np.argmax(bad.to_numpy()))}",
+            )
+        )
         return
     frame[col] = converted
 
@@ -114,7 +121,9 @@ def _numeric(frame: pd.DataFrame, col: str, out: list[Violation]) -> None:
 def _categorical(frame: pd.DataFrame, col: str) -> None:
     values = frame[col]
     as_text = values.astype(object).where(values.notna(), None)
-    frame[col] = as_text.map(lambda v: v if v is None or isinstance(v, str) else str(v)).astype(object)
+    frame[col] = as_text.map(lambda v: v if v is None or isinstance(v, str) else str(v)).astype(
+        object
+    )
 
 
 def _ids(frame: pd.DataFrame, col: str, out: list[Violation]) -> None:
@@ -124,29 +133,43 @@ def _ids(frame: pd.DataFrame, col: str, out: list[Violation]) -> None:
     dup = ids[ids.duplicated(keep=False) & ids.notna()]
     if len(dup):
         examples = list(pd.unique(dup))[:5]
-        out.append(Violation(
-            "duplicate_ids", col, f"{dup.nunique()} id(s) occur more than once, e.g. {examples}",
-        ))
+        out.append(
+            Violation(
+                "duplicate_ids",
+                col,
+                f"{dup.nunique()} id(s) occur more than once, e.g. {examples}",
+            )
+        )
 
 
 def _missing(frame: pd.DataFrame, required: list[str], out: list[Violation]) -> list[str]:
     missing = [c for c in required if c not in frame.columns]
     for col in missing:
-        out.append(Violation("missing_column", col, f"required by the contract; file has {list(frame.columns)}"))
+        out.append(
+            Violation(
+                "missing_column", col, f"required by the contract; file has {list(frame.columns)}"
+            )
+        )
     return missing
 
 
 def _target(frame: pd.DataFrame, col: str, positive, out: list[Violation]) -> None:
     values = frame[col]
     if values.isna().any():
-        out.append(Violation("null_target", col, f"{int(values.isna().sum())} row(s) without a label"))
+        out.append(
+            Violation("null_target", col, f"{int(values.isna().sum())} row(s) without a label")
+        )
         return
     positive_mask = values.astype(str) == str(positive)
     distinct = pd.unique(values.astype(str))
     if len(distinct) > 2:
-        out.append(Violation(
-            "target_values", col, f"a binary target has at most 2 values, found {sorted(distinct)[:10]}",
-        ))
+        out.append(
+            Violation(
+                "target_values",
+                col,
+                f"a binary target has at most 2 values, found {sorted(distinct)[:10]}",
+            )
+        )
         return
     frame[col] = positive_mask.astype("int8")
 
@@ -194,13 +217,21 @@ def check_frame(
         stamps = pd.to_datetime(frame[timestamp_column], errors="coerce")
         bad = frame[timestamp_column].notna() & stamps.isna()
         if bad.any():
-            out.append(Violation("wrong_dtype", timestamp_column, f"{int(bad.sum())} unparseable timestamp(s)"))
+            out.append(
+                Violation(
+                    "wrong_dtype", timestamp_column, f"{int(bad.sum())} unparseable timestamp(s)"
+                )
+            )
         else:
             frame[timestamp_column] = stamps
     if target_column and target_column in present:
         _target(frame, target_column, positive_label, out)
-    null_rates = {c: float(frame[c].isna().mean()) if len(frame) else 0.0 for c in features if c in present}
+    null_rates = {
+        c: float(frame[c].isna().mean()) if len(frame) else 0.0 for c in features if c in present
+    }
     for col, rate in null_rates.items():
         if rate > max_null_rate:
-            out.append(Violation("null_rate", col, f"{rate:.1%} missing > allowed {max_null_rate:.1%}"))
+            out.append(
+                Violation("null_rate", col, f"{rate:.1%} missing > allowed {max_null_rate:.1%}")
+            )
     return BatchReport(frame.reset_index(drop=True), out, null_rates, ignored)

@@ -62,7 +62,9 @@ def log_and_register(
     client = mlflow.MlflowClient()
     for key, value in tags.items():
         client.set_model_version_tag(registered_name, version, key, value)
-    return LoggedModel(registered_name, version, info.run_id, f"models:/{registered_name}/{version}")
+    return LoggedModel(
+        registered_name, version, info.run_id, f"models:/{registered_name}/{version}"
+    )
 
 
 def alias_version(name: str, alias: str) -> str | None:

@@ -51,6 +51,7 @@ _REF_STREAM, _DAY_STREAM, _CAL_SEED = 1, 2, 20_240_101
 # Log-odds effects on default. Numerical features enter as fixed z-scores, so a shifted
 # population really does default more (labels stay consistent with the features).
 _Coefs = dict[str, Any]
+_Arrays = dict[str, np.ndarray]
 _SCALES = {  # coefficient -> (column, centre, scale)
     "credit": ("credit_score", 670, 80), "dti": ("debt_to_income_ratio", 0.32, 0.12),
     "loan": ("loan_length", 48, 16), "tenure": ("driver_tenure", 12.5, 8), "ltv": ("_ltv_z", 0, 1),
@@ -96,17 +97,16 @@ class SimulationSpec:
 
 
 def resolve_start_date(spec: SimulationSpec) -> dt.date:
-    """The first production day; by default far enough back that the last label file is today."""
-    if spec.start_date is not None:
-        return spec.start_date
-    return dt.date.today() - dt.timedelta(days=spec.days + spec.label_delay)
+    """The first production day; by default the last label file is dated yesterday (all past)."""
+    default = dt.date.today() - dt.timedelta(days=spec.days + spec.label_delay)
+    return spec.start_date if spec.start_date is not None else default
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
+    return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
 
 
-def _features(rng: np.random.Generator, n: int, shift: np.ndarray, wobble: np.ndarray) -> dict:
+def _features(rng: np.random.Generator, n: int, shift: np.ndarray, wobble: np.ndarray) -> _Arrays:
     """Draw n applicants. ``shift`` (0..1 per row) is drift strength, ``wobble`` the season.
 
     All random numbers are drawn up front in a fixed order, so drift never changes which
@@ -139,7 +139,7 @@ def _features(rng: np.random.Generator, n: int, shift: np.ndarray, wobble: np.nd
     }  # fmt: skip
 
 
-def _logit(x: dict, c: _Coefs) -> np.ndarray:
+def _logit(x: _Arrays, c: _Coefs) -> np.ndarray:
     """Default log-odds without intercept, from fixed (reference) standardisation."""
     eta = sum(c[key] * (x[col] - mu) / sd for key, (col, mu, sd) in _SCALES.items())
     for key, col in _LEVELS.items():
@@ -214,7 +214,7 @@ def generate_day(spec: SimulationSpec, day_index: int) -> tuple[pd.DataFrame, pd
     return rows.drop(columns=TARGET), rows[["id", TARGET]].reset_index(drop=True)
 
 
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
+def _atomic_write(path: Path, write: Callable[[str], object]) -> None:
     """Write via a temp file in the same folder + os.replace: readers never see partial files."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -228,15 +228,13 @@ def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
         raise
 
 
-def _write_text(path: Path, text: str) -> None:
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-
-
 def _write_parquet(path: Path, frame: pd.DataFrame) -> None:
     _atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
-def simulate(out_dir: str | Path, spec: SimulationSpec, *, overwrite: bool = False) -> dict:
+def simulate(
+    out_dir: str | Path, spec: SimulationSpec, *, overwrite: bool = False
+) -> dict[str, Any]:
     """Write the whole feed, contract and answer key under out_dir; return the ground truth.
 
     Refuses to touch a landing dir that already holds files unless ``overwrite=True``, in which
@@ -258,7 +256,7 @@ def simulate(out_dir: str | Path, spec: SimulationSpec, *, overwrite: bool = Fal
         label_date = start + dt.timedelta(days=d + spec.label_delay)
         _write_parquet(landing / "labels" / f"{label_date}.parquet", labels)
     drifting = spec.drift in ("abrupt", "gradual", "concept")
-    truth = {
+    truth: dict[str, Any] = {
         "drift": spec.drift,
         "drift_day": spec.drift_day if drifting else None,
         "drift_date": str(start + dt.timedelta(days=spec.drift_day)) if drifting else None,
@@ -270,7 +268,8 @@ def simulate(out_dir: str | Path, spec: SimulationSpec, *, overwrite: bool = Fal
         "seasonal_features": SEASONAL_FEATURES if spec.drift == "seasonal" else [],
         "target_column": TARGET,
     }  # fmt: skip
-    _write_text(out / "ground_truth.json", json.dumps(truth, indent=2) + "\n")
+    text = json.dumps(truth, indent=2) + "\n"
+    _atomic_write(out / "ground_truth.json", lambda tmp: Path(tmp).write_text(text, "utf-8"))
     contract = {
         "data": {
             "landing_dir": "landing", "id_column": "id", "timestamp_column": "timestamp",
@@ -280,5 +279,6 @@ def simulate(out_dir: str | Path, spec: SimulationSpec, *, overwrite: bool = Fal
         "workdir": ".retrain",
         "model": {"registered_name": "car_loan"},
     }  # fmt: skip
-    _write_text(out / "retrain.yaml", yaml.safe_dump(contract, sort_keys=False))
+    text = yaml.safe_dump(contract, sort_keys=False)
+    _atomic_write(out / "retrain.yaml", lambda tmp: Path(tmp).write_text(text, "utf-8"))
     return truth

@@ -68,7 +68,7 @@ def assemble(
         cutoff = batch_days[-test_days]
         is_test = rows[DAY] >= cutoff
     else:
-        n_test = max(1, int(round(len(rows) * reference_test_share)))
+        n_test = max(1, round(len(rows) * reference_test_share))
         is_test = pd.Series(np.arange(len(rows)) >= len(rows) - n_test)
     rows[SPLIT] = np.where(is_test, "test", "train")
     return rows
@@ -152,6 +152,11 @@ def fit_and_evaluate(
     seconds = time.perf_counter() - started
     auc, loss = evaluate(test[TARGET].to_numpy(), score(pipeline, test[features]))
     return FitResult(
-        pipeline, auc, loss, len(train), len(test), seconds,
+        pipeline,
+        auc,
+        loss,
+        len(train),
+        len(test),
+        seconds,
         (str(rows[DAY].min()), str(rows[DAY].max())),
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import dagster as dg
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 
 def ensure_experiment(tracking_uri: str, name: str, artifact_location: str) -> str:
@@ -45,7 +45,7 @@ class MlflowTracking(dg.ConfigurableResource):
     """Artifact root for the experiment when it is created."""
     ui_url: str = "http://127.0.0.1:5000"
     """Base URL of the MLflow UI for links in metadata."""
-    extra_tags: dict[str, str] = {}
+    extra_tags: dict[str, str] = Field(default_factory=dict)
     """Tags set on every MLflow run."""
 
     _tracker: Any = PrivateAttr(default=None)
@@ -62,9 +62,9 @@ class MlflowTracking(dg.ConfigurableResource):
         import mlflow
 
         active = mlflow.active_run()
-        if active is not None and self._tracker is not None:
-            if active.info.run_id == self._tracker.mlflow_run_id:
-                mlflow.end_run()
+        ours = self._tracker.mlflow_run_id if self._tracker is not None else None
+        if active is not None and active.info.run_id == ours:
+            mlflow.end_run()
 
     @property
     def tracker(self) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +65,9 @@ def feeds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[pd.DataFr
     result = {}
     for kind in DRIFT_KINDS:
         out = tmp_path_factory.mktemp(kind)
+        began = time.perf_counter()
         simulate(out, SimulationSpec(drift=kind, drift_day=DRIFT_DAY, start_date=START))
+        assert time.perf_counter() - began < 5.0, f"{kind}: simulating 60 x 1000 rows is too slow"
         result[kind] = _load(out)
     return result
 
@@ -239,21 +242,23 @@ def test_seasonal_wobble_exists_but_is_not_drift(feeds: dict) -> None:
     ref, rows = feeds["seasonal"]
     calm = feeds["none"][1]
 
-    def saturday_minus_wednesday(frame: pd.DataFrame) -> tuple[float, float]:
-        by_weekday = frame.groupby(frame.timestamp.dt.dayofweek).annual_income
-        mean, count = by_weekday.mean(), by_weekday.count()
-        se = ref.annual_income.std() * np.sqrt(1 / count[5] + 1 / count[2])
-        return mean[5] - mean[2], (mean[5] - mean[2]) / se
+    def weekend_minus_midweek(frame: pd.DataFrame) -> tuple[float, float]:
+        weekday = frame.timestamp.dt.dayofweek
+        weekend = frame.annual_income[weekday.isin([4, 5, 6])].dropna()
+        midweek = frame.annual_income[weekday.isin([1, 2])].dropna()
+        se = ref.annual_income.std() * np.sqrt(1 / len(weekend) + 1 / len(midweek))
+        return weekend.mean() - midweek.mean(), (weekend.mean() - midweek.mean()) / se
 
-    # Documented season: weekend applicants earn more (peak Saturday, trough Wednesday), in the
-    # production days and in the reference alike, and the undrifted feed has no such pattern.
-    (wobble, z_prod), (_, z_ref) = map(saturday_minus_wednesday, (rows, ref))
-    assert z_prod > 5 and z_ref > 2
-    assert abs(saturday_minus_wednesday(calm)[0]) < 0.3 * wobble
+    # Documented season: weekend (Fri-Sun) applicants earn more than Tue-Wed ones, in production
+    # and in the reference alike, while the undrifted feed has no such pattern.
+    (wobble, z_prod), (_, z_ref) = map(weekend_minus_midweek, (rows, ref))
+    assert z_prod > 5 and z_ref > 2  # reference: 5000 rows only
+    assert abs(weekend_minus_midweek(calm)[0]) < 0.3 * wobble
     for _, day in rows.groupby("day"):
         for col in NUMERICAL:
             assert _psi(ref[col], day[col]) < 0.1
-            assert ks_2samp(ref[col].dropna(), day[col].dropna()).statistic < 0.1
+            # KS statistic of two 1000/5000-row samples is ~0.05 from noise alone; allow a bit more.
+            assert ks_2samp(ref[col].dropna(), day[col].dropna()).statistic < 0.12
 
 
 def test_refuses_non_empty_landing_unless_overwrite(tmp_path: Path) -> None:

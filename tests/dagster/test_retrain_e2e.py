@@ -1,0 +1,83 @@
+"""The whole first cycle in-process, the way the daemon would drive it: landing files are
+ingested by the sensor's runs, the bootstrap sensor starts the first retraining by itself, and
+MLflow ends up with one finished run carrying the training set's DVC md5 and a registered version
+behind the `champion` alias. A bad file later must leave that champion alone."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import dagster as dg
+import pandas as pd
+from mlflow import MlflowClient
+
+from retrain_assets.lib import registry
+from tests.conftest import Project, failure_message, run_requests, tick
+
+
+def _ingest_all(project: Project, instance) -> str:
+    landing = tick(project, instance, "landing_sensor")
+    results = run_requests(project, instance, landing.run_requests)
+    assert results and all(r.success for r in results)
+    return landing.cursor
+
+
+def test_first_landing_ends_with_a_champion(project: Project, instance) -> None:
+    cursor = _ingest_all(project, instance)
+    boot = tick(project, instance, "bootstrap_sensor")
+    [retrain] = run_requests(project, instance, boot.run_requests)
+    assert retrain.success, failure_message(retrain)
+    assert retrain.dagster_run.tags["retrain/reason"] == "bootstrap"
+
+    training = instance.get_latest_materialization_event(dg.AssetKey("training_dataset"))
+    md5 = training.asset_materialization.metadata["dvc_md5"].value
+    assert len(md5) == 32
+
+    client = MlflowClient(project.cfg.tracking_uri)
+    name = project.cfg.model.registered_name
+    champion = client.get_model_version_by_alias(name, "champion")
+    assert str(champion.version) == "1" and champion.tags["dvc_md5"] == md5
+    run = client.get_run(champion.run_id)
+    assert run.info.status == "FINISHED"  # closed by dagster-mlflow's hook
+    assert run.data.tags["dagster_run_id"] == retrain.run_id
+    assert run.data.tags["dvc_md5"] == md5 and run.data.params["data.dvc_md5"] == md5
+    assert run.data.tags["retrain.reason"] == "bootstrap"
+    assert run.data.params["estimator"] == "hist_gradient_boosting"
+    assert 0.6 < run.data.metrics["test_auc"] <= 1.0
+    assert run.data.metrics["training_time_s"] > 0
+    assert run.info.artifact_uri.startswith((project.cfg.workdir / "mlruns").as_uri())
+
+    # The registered model loads (skops, trusted types) and scores a production batch.
+    model = registry.load_model(name, "champion")
+    batch = pd.read_parquet(project.landing / "features" / "2024-01-02.parquet")
+    scores = model.predict_proba(batch[project.cfg.data.features])[:, 1]
+    assert scores.shape == (300,) and 0.0 < scores.mean() < 1.0
+
+    status = subprocess.run(
+        [sys.executable, "-m", "dvc", "status"],
+        cwd=project.cfg.workdir,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "up to date" in status.stdout
+
+    # A champion exists now: the bootstrap sensor stays quiet.
+    assert tick(project, instance, "bootstrap_sensor").run_requests == []
+
+    # A corrupt correction of a landed day fails its own run and touches nothing else.
+    bad = project.landing / "features" / "2024-01-05.parquet"
+    bad.write_bytes(b"garbage")
+    landing = tick(project, instance, "landing_sensor", cursor=cursor)
+    [failed] = run_requests(project, instance, landing.run_requests)
+    assert not failed.success and str(bad) in failure_message(failed)
+    assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
+
+    # A later cycle registers a new version; with a champion in place it is not promoted here.
+    retrain_job = project.defs.resolve_job_def("retrain_job")
+    second = retrain_job.execute_in_process(instance=instance, tags={"retrain/reason": "manual"})
+    assert second.success
+    versions = client.search_model_versions(f"name='{name}'")
+    assert sorted(str(v.version) for v in versions) == ["1", "2"]
+    assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
