@@ -24,6 +24,21 @@ class ConfigError(ValueError):
     """The config file cannot be used; the message names the file and the key or path."""
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load that refuses a key written twice (PyYAML silently keeps the last one)."""
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is written twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -91,6 +106,18 @@ class ModelConfig(_Strict):
     random_state: int = 0
     """Seed for the estimator and any sampling."""
 
+    @model_validator(mode="after")
+    def _params_exist(self) -> ModelConfig:
+        from retrain_assets.lib.training import ESTIMATORS
+
+        known = set(ESTIMATORS[self.estimator]().get_params())
+        unknown = sorted(set(self.params) - known)
+        if unknown:
+            raise ValueError(
+                f"params {unknown} are not parameters of {self.estimator}; it takes {sorted(known)}"
+            )
+        return self
+
 
 class MlflowConfig(_Strict):
     """Where runs and models are tracked."""
@@ -151,7 +178,7 @@ def load_config(path: str | Path | None = None, *, require_landing: bool = True)
         )
         raise ConfigError(f"config file not found: {file}{hint}")
     try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+        raw = yaml.load(file.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {file} is not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):

@@ -88,7 +88,7 @@ def run_requests(project: Project, instance: dg.DagsterInstance, requests) -> li
 
 def tick(project: Project, instance: dg.DagsterInstance, sensor: str, cursor: str | None = None):
     context = dg.build_sensor_context(instance=instance, definitions=project.defs, cursor=cursor)
-    return project.defs.get_sensor_def(sensor).evaluate_tick(context)
+    return project.defs.resolve_sensor_def(sensor).evaluate_tick(context)
 
 
 def failure_message(result) -> str:

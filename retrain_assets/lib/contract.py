@@ -72,15 +72,26 @@ def find_file(folder: Path, stem: str) -> Path | None:
     return found[0] if found else None
 
 
+def _delimiter(path: Path) -> str:
+    """The CSV delimiter: whichever of , ; tab | the header line uses most (comma if none)."""
+    with path.open("rb") as fh:
+        header = fh.readline().decode("utf-8-sig", errors="replace")
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda sep: counts[sep])
+    return best if counts[best] else ","
+
+
 def read_table(path: Path) -> pd.DataFrame:
     """Read one landing file by its extension; unreadable bytes raise an error naming the file."""
     kind = READERS.get(path.suffix.lower())
     if kind is None:
         raise LandingFileError(f"{path}: unsupported extension (use .parquet or .csv)")
+    if path.stat().st_size == 0:
+        raise LandingFileError(f"{path}: the file is empty (no header, no rows)")
     try:
         if kind == "parquet":
             return pd.read_parquet(path)
-        return pd.read_csv(path, sep=None, engine="python", encoding="utf-8-sig")
+        return pd.read_csv(path, sep=_delimiter(path), encoding="utf-8-sig")
     except FileNotFoundError:
         raise
     except UnicodeDecodeError as exc:
@@ -120,10 +131,42 @@ def _numeric(frame: pd.DataFrame, col: str, out: list[Violation]) -> None:
 
 def _categorical(frame: pd.DataFrame, col: str) -> None:
     values = frame[col]
-    as_text = values.astype(object).where(values.notna(), None)
-    frame[col] = as_text.map(lambda v: v if v is None or isinstance(v, str) else str(v)).astype(
-        object
-    )
+    present = values.notna()
+    if pd.api.types.is_float_dtype(values) and (values[present] % 1 == 0).all():
+        # A CSV integer column with a gap is read as float: "3" must not become "3.0".
+        values = values.astype("Int64")
+    text = values.astype(str).astype(object)
+    frame[col] = text.where(present, None)
+
+
+def _timestamps(frame: pd.DataFrame, col: str, out: list[Violation]) -> None:
+    values = frame[col]
+    if pd.api.types.is_numeric_dtype(values):
+        out.append(
+            Violation(
+                "wrong_dtype",
+                col,
+                "numeric timestamps are ambiguous (seconds? nanoseconds?): "
+                "write ISO 8601 text or a datetime column",
+            )
+        )
+        return
+    if pd.api.types.is_datetime64_any_dtype(values):
+        stamps = values
+    else:
+        stamps = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=True)
+    if isinstance(stamps.dtype, pd.DatetimeTZDtype):
+        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+    bad = values.notna() & stamps.isna()
+    if bad.any():
+        example = values[bad].iloc[0]
+        out.append(
+            Violation(
+                "wrong_dtype", col, f"{int(bad.sum())} unparseable timestamp(s), e.g. {example!r}"
+            )
+        )
+        return
+    frame[col] = stamps.astype("datetime64[ns]")
 
 
 def _ids(frame: pd.DataFrame, col: str, out: list[Violation]) -> None:
@@ -132,7 +175,7 @@ def _ids(frame: pd.DataFrame, col: str, out: list[Violation]) -> None:
         out.append(Violation("null_id", col, f"{int(ids.isna().sum())} row(s) without an id"))
     dup = ids[ids.duplicated(keep=False) & ids.notna()]
     if len(dup):
-        examples = list(pd.unique(dup))[:5]
+        examples = pd.unique(dup)[:5].tolist()
         out.append(
             Violation(
                 "duplicate_ids",
@@ -153,6 +196,24 @@ def _missing(frame: pd.DataFrame, required: list[str], out: list[Violation]) -> 
     return missing
 
 
+TRUTHY = {"true", "yes", "y", "on", "1"}
+
+
+def positive_mask(values: pd.Series, positive: object) -> pd.Series:
+    """Which labels are the positive class, comparing like with like.
+
+    1 matches 1.0; "Yes" matches "yes"; an unquoted YAML ``yes`` (read as True) matches "yes".
+    """
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype(bool) == (str(positive).strip().lower() in TRUTHY)
+    if pd.api.types.is_numeric_dtype(values) and not isinstance(positive, str):
+        return values.astype("float64") == float(positive)  # type: ignore[arg-type]
+    text = values.astype(str).str.strip().str.lower()
+    if isinstance(positive, bool):
+        return text.isin(TRUTHY) if positive else ~text.isin(TRUTHY)
+    return text == str(positive).strip().lower()
+
+
 def _target(frame: pd.DataFrame, col: str, positive, out: list[Violation]) -> None:
     values = frame[col]
     if values.isna().any():
@@ -160,8 +221,17 @@ def _target(frame: pd.DataFrame, col: str, positive, out: list[Violation]) -> No
             Violation("null_target", col, f"{int(values.isna().sum())} row(s) without a label")
         )
         return
-    positive_mask = values.astype(str) == str(positive)
+    is_positive = positive_mask(values, positive)
     distinct = pd.unique(values.astype(str))
+    if len(distinct) == 2 and not is_positive.any():
+        out.append(
+            Violation(
+                "target_values",
+                col,
+                f"positive label {positive!r} is not among the values {sorted(distinct)}",
+            )
+        )
+        return
     if len(distinct) > 2:
         out.append(
             Violation(
@@ -171,7 +241,7 @@ def _target(frame: pd.DataFrame, col: str, positive, out: list[Violation]) -> No
             )
         )
         return
-    frame[col] = positive_mask.astype("int8")
+    frame[col] = is_positive.astype("int8")
 
 
 def check_frame(
@@ -214,16 +284,7 @@ def check_frame(
         if col in present:
             _categorical(frame, col)
     if timestamp_column and timestamp_column in present:
-        stamps = pd.to_datetime(frame[timestamp_column], errors="coerce")
-        bad = frame[timestamp_column].notna() & stamps.isna()
-        if bad.any():
-            out.append(
-                Violation(
-                    "wrong_dtype", timestamp_column, f"{int(bad.sum())} unparseable timestamp(s)"
-                )
-            )
-        else:
-            frame[timestamp_column] = stamps
+        _timestamps(frame, timestamp_column, out)
     if target_column and target_column in present:
         _target(frame, target_column, positive_label, out)
     null_rates = {

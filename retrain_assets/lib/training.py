@@ -84,12 +84,12 @@ def build_pipeline(
     """Preprocessing + estimator, taking a DataFrame of the feature columns."""
     if estimator not in ESTIMATORS:
         raise ValueError(f"unknown estimator {estimator!r}; choose one of {sorted(ESTIMATORS)}")
-    params = dict(params or {})
+    params = {"random_state": random_state, **(params or {})}
     if estimator == "sgd_classifier":
         params.setdefault("loss", "log_loss")
     if estimator == "logistic_regression":
         params.setdefault("max_iter", 1000)
-    model = ESTIMATORS[estimator](random_state=random_state, **params)
+    model = ESTIMATORS[estimator](**params)
     if estimator == "hist_gradient_boosting":
         numeric_steps: Any = "passthrough"  # HistGradientBoosting handles missing values itself
     else:

@@ -81,8 +81,7 @@ def test_minimal_file_loads_with_defaults(tmp_path):
 
 def test_explicit_values_override_defaults(tmp_path):
     text = MINIMAL + (
-        "ingest:\n  max_null_rate: 0.5\n"
-        "mlflow:\n  tracking_uri: http://mlflow.example:5000\n"
+        "ingest:\n  max_null_rate: 0.5\nmlflow:\n  tracking_uri: http://mlflow.example:5000\n"
     )
     text = text.replace(
         "  registered_name: loan_default\n",
@@ -153,8 +152,10 @@ def test_without_env_var_or_demo_config_the_error_says_what_to_do(tmp_path, monk
     ("text", "key"),
     [
         (MINIMAL + "colour: blue\n", "colour"),
-        (edit("  target_column: label\n", "  target_column: label\n  numerical_feature: [x]\n"),
-         "data.numerical_feature"),
+        (
+            edit("  target_column: label\n", "  target_column: label\n  numerical_feature: [x]\n"),
+            "data.numerical_feature",
+        ),
         (MINIMAL + "ingest:\n  max_nul_rate: 0.1\n", "ingest.max_nul_rate"),
     ],
     ids=["top-level", "data.numerical_feature", "ingest"],
@@ -169,15 +170,29 @@ def test_unknown_key_is_named_with_its_dotted_path(tmp_path, text, key):
 @pytest.mark.parametrize(
     ("text", "key", "value"),
     [
-        (edit("  registered_name: loan_default\n",
-              "  registered_name: loan_default\n  test_days: abc\n"), "model.test_days", "abc"),
+        (
+            edit(
+                "  registered_name: loan_default\n",
+                "  registered_name: loan_default\n  test_days: abc\n",
+            ),
+            "model.test_days",
+            "abc",
+        ),
         (edit("start_date: 2024-01-01", "start_date: notadate"), "data.start_date", "notadate"),
         (MINIMAL + "ingest:\n  max_null_rate: 1.5\n", "ingest.max_null_rate", "1.5"),
-        (edit("  registered_name: loan_default\n",
-              "  registered_name: loan_default\n  estimator: xgboost\n"),
-         "model.estimator", "xgboost"),
-        (edit("numerical_features: [amount]", "numerical_features: amount"),
-         "data.numerical_features", "amount"),
+        (
+            edit(
+                "  registered_name: loan_default\n",
+                "  registered_name: loan_default\n  estimator: xgboost\n",
+            ),
+            "model.estimator",
+            "xgboost",
+        ),
+        (
+            edit("numerical_features: [amount]", "numerical_features: amount"),
+            "data.numerical_features",
+            "amount",
+        ),
     ],
     ids=["test_days", "start_date", "max_null_rate", "estimator", "features-not-a-list"],
 )
@@ -307,23 +322,48 @@ def test_loaded_config_is_immutable(tmp_path):
         cfg.model.test_days = 1  # type: ignore[misc]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: YAML 1.1 reads an unquoted `positive_label: yes` as the bool True, DataConfig keeps "
-        "it as True, and check_frame compares str(True)='True' with the labels 'yes'/'no', so "
-        "every label silently becomes 0"
-    ),
-)
 def test_unquoted_yes_positive_label_matches_yes_no_labels(tmp_path):
     text = edit("  target_column: label\n", "  target_column: label\n  positive_label: yes\n")
     cfg = load_config(write_config(tmp_path, text))
     labels = pd.DataFrame({"id": [1, 2, 3], "label": ["yes", "no", "yes"]})
 
     report = check_frame(
-        labels, kind="labels", id_column="id", numerical=[], categorical=[],
-        target_column="label", positive_label=cfg.data.positive_label,
+        labels,
+        kind="labels",
+        id_column="id",
+        numerical=[],
+        categorical=[],
+        target_column="label",
+        positive_label=cfg.data.positive_label,
     )
 
     assert report.ok
     assert report.frame["label"].tolist() == [1, 0, 1]
+
+
+def test_a_key_written_twice_is_an_error(tmp_path):
+    text = MINIMAL + "model:\n  registered_name: other\n"
+    message = config_error(write_config(tmp_path, text))
+    assert "'model'" in message and "twice" in message
+
+
+def test_unknown_estimator_params_are_named_at_load(tmp_path):
+    text = edit(
+        "  registered_name: loan_default\n", "  registered_name: x\n  params:\n    depth: 3\n"
+    )
+    message = config_error(write_config(tmp_path, text))
+    assert "model" in message and "depth" in message and "max_depth" in message
+
+
+def test_random_state_in_params_overrides_the_seed(tmp_path):
+    text = edit(
+        "  registered_name: loan_default\n",
+        "  registered_name: x\n  params:\n    random_state: 3\n    max_iter: 50\n",
+    )
+    cfg = load_config(write_config(tmp_path, text))
+    from retrain_assets.lib.training import build_pipeline
+
+    model = build_pipeline(["amount"], [], cfg.model.estimator, cfg.model.params).named_steps[
+        "model"
+    ]
+    assert model.random_state == 3 and model.max_iter == 50

@@ -121,14 +121,6 @@ def test_empty_csv_is_a_landing_file_error_naming_the_file(tmp_path):
     assert str(path) in str(info.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: read_table's EmptyDataError branch is unreachable for CSV: with sep=None the "
-        "python engine's delimiter sniffer fails first, so an empty file is reported as "
-        "'cannot read as csv: Could not determine delimiter' instead of 'the file is empty'"
-    ),
-)
 def test_empty_csv_error_says_the_file_is_empty(tmp_path):
     path = tmp_path / "2024-01-01.csv"
     path.write_bytes(b"")
@@ -438,42 +430,18 @@ def test_single_class_target_is_allowed():
 # --- bugs --------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: _target compares values.astype(str) with str(positive_label); float labels "
-        "1.0/0.0 (e.g. a float Parquet column) give '1.0' != '1', so with positive_label=1 "
-        "every row silently becomes 0 and no violation is raised"
-    ),
-)
 def test_float_target_matches_integer_positive_label():
     report = labels(pd.DataFrame({"id": [1, 2, 3], "y": [1.0, 0.0, 1.0]}), positive_label=1)
 
     assert report.frame["y"].tolist() == [1, 0, 1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: _target accepts a two-valued target in which neither value equals "
-        "positive_label (e.g. 'Y'/'N' with positive_label 'yes') and silently maps every row "
-        "to 0 instead of reporting a target_values violation"
-    ),
-)
 def test_target_without_the_positive_label_among_two_values_is_a_violation():
     report = labels(pd.DataFrame({"id": [1, 2, 3], "y": ["Y", "N", "Y"]}), positive_label="yes")
 
     assert ("target_values", "y") in rules(report)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: _categorical stringifies the values pandas parsed; an int categorical CSV column "
-        "with one empty cell is read as float64, so 3 becomes '3.0' while the same value in a "
-        "batch without gaps becomes '3' - the category changes with the missing-value pattern"
-    ),
-)
 def test_integer_categories_do_not_depend_on_missing_values(tmp_path):
     full, gappy = tmp_path / "2024-01-01.csv", tmp_path / "2024-01-02.csv"
     full.write_text("id,x,c\n1,1,3\n2,1,4\n", encoding="utf-8")
@@ -483,15 +451,6 @@ def test_integer_categories_do_not_depend_on_missing_values(tmp_path):
     assert features(read_table(gappy)).frame["c"].tolist() == ["3", None]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: check_frame parses timestamps with pd.to_datetime(errors='coerce'), which infers "
-        "one format from the first value; valid ISO-8601 values in another precision (as "
-        "str(datetime) writes them: microseconds omitted when zero, or date-only) become NaT "
-        "and the batch fails with wrong_dtype 'unparseable timestamp(s)'"
-    ),
-)
 @pytest.mark.parametrize(
     "stamps",
     [
@@ -507,14 +466,6 @@ def test_iso_timestamps_of_mixed_precision_are_accepted(stamps):
     assert report.frame["ts"].tolist() == [pd.Timestamp(s) for s in stamps]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: an integer timestamp column (epoch seconds, e.g. 1704067200) passes check_frame "
-        "and is read by pd.to_datetime as nanoseconds, so every row lands on 1970-01-01 with no "
-        "violation; it should be a wrong_dtype violation (or be parsed as seconds)"
-    ),
-)
 def test_epoch_seconds_timestamps_are_not_silently_read_as_1970():
     frame = CLEAN.assign(ts=[1704067200, 1704153600, 1704240000])
 
