@@ -108,13 +108,14 @@ class ModelConfig(_Strict):
 
     @model_validator(mode="after")
     def _params_exist(self) -> ModelConfig:
-        from retrain_assets.lib.training import ESTIMATORS
+        if not self.params:
+            return self  # nothing to check: no need to import sklearn while loading
+        from retrain_assets.lib.estimators import unknown_params
 
-        known = set(ESTIMATORS[self.estimator]().get_params())
-        unknown = sorted(set(self.params) - known)
+        unknown, known = unknown_params(self.estimator, self.params)
         if unknown:
             raise ValueError(
-                f"params {unknown} are not parameters of {self.estimator}; it takes {sorted(known)}"
+                f"params {unknown} are not parameters of {self.estimator}; it takes {known}"
             )
         return self
 

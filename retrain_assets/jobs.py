@@ -1,9 +1,9 @@
 """Jobs the sensors request."""
 
 import dagster as dg
-from dagster_mlflow import end_mlflow_on_run_finished
 
-from retrain_assets.assets.train import REASON_TAG
+from retrain_assets.resources.mlflow import end_mlflow_run_on_failure
+from retrain_assets.tags import REASON_TAG
 
 INGEST_JOB = "ingest_job"
 REFERENCE_JOB = "reference_job"
@@ -31,7 +31,7 @@ def build_jobs(daily: dg.PartitionsDefinition) -> dict:
         description="One retraining cycle: training set, candidate, promotion. One MLflow run.",
         # Every retraining run carries the tag the run queue limits to one at a time.
         tags={REASON_TAG: "manual"},
-        hooks={end_mlflow_on_run_finished},
+        hooks={end_mlflow_run_on_failure},
         executor_def=dg.in_process_executor,
     )
     return {job.name: job for job in (ingest_job, reference_job, retrain_job)}

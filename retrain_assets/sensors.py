@@ -10,10 +10,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from retrain_assets.assets.train import EVIDENCE_TAG, REASON_TAG
 from retrain_assets.config import RetrainConfig
 from retrain_assets.jobs import INGEST_JOB, REFERENCE_JOB, RETRAIN_JOB
 from retrain_assets.lib.contract import READERS, landing_day
+from retrain_assets.tags import EVIDENCE_TAG, REASON_TAG
 
 ASSET_OF_KIND = {"features": "feature_batch", "labels": "label_batch"}
 

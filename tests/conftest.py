@@ -93,9 +93,12 @@ def tick(project: Project, instance: dg.DagsterInstance, sensor: str, cursor: st
 
 def failure_message(result) -> str:
     """The error text of a failed in-process run's failed step(s)."""
-    messages = [
-        event.step_failure_data.error.message
-        for event in result.all_events
-        if event.event_type_value == "STEP_FAILURE" and event.step_failure_data.error
-    ]
+    messages = []
+    for event in result.all_events:
+        if event.event_type_value != "STEP_FAILURE":
+            continue
+        error = event.step_failure_data.error
+        while error is not None:  # the user's exception is the cause of Dagster's wrapper
+            messages.append(error.message)
+            error = error.cause
     return "\n".join(messages)

@@ -8,17 +8,19 @@ import dagster as dg
 import pandas as pd
 
 from retrain_assets.config import RetrainConfig
-from retrain_assets.lib import registry, training
 from retrain_assets.resources.dvc import DvcRepository
 from retrain_assets.resources.mlflow import MlflowTracking
 from retrain_assets.resources.storage import LandingStore, write_parquet_atomic
+from retrain_assets.tags import EVIDENCE_TAG, REASON_TAG
 
-REASON_TAG = "retrain/reason"
-EVIDENCE_TAG = "retrain/evidence"
+# lib.training and lib.registry import sklearn/mlflow (seconds): they are imported inside the
+# asset functions, so loading the code location in every Dagster process stays fast.
 
 
 def labelled_rows(cfg: RetrainConfig, store: LandingStore) -> pd.DataFrame:
     """Every stored production row that has a stored label, with the day it was observed."""
+    from retrain_assets.lib import training
+
     id_col = cfg.data.id_column
     label_days = store.batch_days("labels")
     feature_days = store.batch_days("features")
@@ -53,6 +55,8 @@ def build_train_assets(cfg: RetrainConfig) -> list[dg.AssetsDefinition]:
         """Reference set + every labelled production row, split by time, versioned with DVC.
 
         Rebuilt at the start of every retraining run."""
+        from retrain_assets.lib import training
+
         rows = training.assemble(
             store.read_reference(),
             labelled_rows(cfg, store),
@@ -94,6 +98,8 @@ def build_train_assets(cfg: RetrainConfig) -> list[dg.AssetsDefinition]:
     ) -> dg.Output[dict]:
         """A model fitted on the training set's train split, scored on its test split, logged to
         MLflow (skops) and registered as a new version. Refreshed by every retraining run."""
+        from retrain_assets.lib import registry, training
+
         rows = pd.read_parquet(training_dataset["path"])
         fit = training.fit_and_evaluate(
             rows,

@@ -8,10 +8,10 @@ mlflow is imported inside the functions: it takes a second to import.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-import sklearn
+if TYPE_CHECKING:
+    import pandas as pd
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -42,6 +42,7 @@ def log_and_register(
 ) -> LoggedModel:
     """Log the fitted pipeline to the active MLflow run and register it as a new version."""
     import mlflow
+    import sklearn
     import skops
     from mlflow.models import infer_signature
 

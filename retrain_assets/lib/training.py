@@ -15,22 +15,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from retrain_assets.lib.estimators import estimator_class
+
 DAY = "_day"
 SPLIT = "_split"
 TARGET = "_target"
-
-ESTIMATORS: dict[str, Any] = {
-    "hist_gradient_boosting": HistGradientBoostingClassifier,
-    "logistic_regression": LogisticRegression,
-    "sgd_classifier": SGDClassifier,
-}
 
 
 def join_labels(features: pd.DataFrame, labels: pd.DataFrame, id_column: str) -> pd.DataFrame:
@@ -82,14 +76,13 @@ def build_pipeline(
     random_state: int = 0,
 ) -> Pipeline:
     """Preprocessing + estimator, taking a DataFrame of the feature columns."""
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"unknown estimator {estimator!r}; choose one of {sorted(ESTIMATORS)}")
+    cls = estimator_class(estimator)
     params = {"random_state": random_state, **(params or {})}
     if estimator == "sgd_classifier":
         params.setdefault("loss", "log_loss")
     if estimator == "logistic_regression":
         params.setdefault("max_iter", 1000)
-    model = ESTIMATORS[estimator](**params)
+    model = cls(**params)
     if estimator == "hist_gradient_boosting":
         numeric_steps: Any = "passthrough"  # HistGradientBoosting handles missing values itself
     else:

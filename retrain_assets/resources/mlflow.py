@@ -2,10 +2,18 @@
 
 dagster-mlflow's ``mlflow_tracking`` is a legacy resource, which Dagster will not mix with typed
 resource parameters. This wraps it once: the same config keys, the same ``MlFlow`` object (one
-Dagster run = one MLflow run across steps, found by its ``dagster_run_id`` tag), so its
-``end_mlflow_on_run_finished`` hook closes the run. Two things are added: the experiment is created
-with its artifact location under the workdir (otherwise artifacts land in ``./mlruns`` of whatever
-folder the process runs in), and mlflow is imported only when a step needs it (it takes a second).
+Dagster run = one MLflow run across steps, found by its ``dagster_run_id`` tag). Three things
+differ:
+
+- the experiment is created with its artifact location under the workdir (otherwise artifacts land
+  in ``./mlruns`` of whatever folder the process runs in);
+- mlflow is imported only when a step needs it: importing ``dagster_mlflow`` imports mlflow, which
+  would add over a second to every process that loads the code location (each run, each sensor
+  tick, each UI reload);
+- for that reason its ``end_mlflow_on_run_finished`` hook is replaced by the two ends below: a
+  failure hook marks the MLflow run FAILED when a step fails, and the resource's teardown marks it
+  FINISHED when the Dagster run is over. (dagster-mlflow's hook ends the run when the job's last
+  node succeeds, so a run whose last step is skipped stayed RUNNING.)
 """
 
 from __future__ import annotations
@@ -49,21 +57,26 @@ class MlflowTracking(dg.ConfigurableResource):
     """Tags set on every MLflow run."""
 
     _tracker: Any = PrivateAttr(default=None)
+    _run_id: str | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         from dagster_mlflow.resources import MlFlow
 
         ensure_experiment(self.mlflow_tracking_uri, self.experiment_name, self.artifact_location)
+        import mlflow
+
         self._tracker = MlFlow(context)
+        active = mlflow.active_run()
+        self._run_id = active.info.run_id if active else None
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        # In a job without dagster-mlflow's hook (e.g. dg.materialize in a test) nothing else
-        # closes the run, and the next run in this process would silently reuse it.
+        # The step(s) of this process are over; a run still active here succeeded (a failed step
+        # already ended it through end_mlflow_run_on_failure). Left active, the next Dagster run
+        # in this process would silently log into it.
         import mlflow
 
         active = mlflow.active_run()
-        ours = self._tracker.mlflow_run_id if self._tracker is not None else None
-        if active is not None and active.info.run_id == ours:
+        if active is not None and active.info.run_id == self._run_id:
             mlflow.end_run()
 
     @property
@@ -83,7 +96,6 @@ class MlflowTracking(dg.ConfigurableResource):
         return active.info.run_id
 
     def end_run(self, status: str = "FINISHED") -> None:
-        """Called by dagster-mlflow's end_mlflow_on_run_finished hook."""
         import mlflow
 
         mlflow.end_run(status=status)
@@ -97,3 +109,9 @@ class MlflowTracking(dg.ConfigurableResource):
 
     def model_url(self, name: str, version: str | int) -> str:
         return f"{self.ui_url.rstrip('/')}/#/models/{name}/versions/{version}"
+
+
+@dg.failure_hook(required_resource_keys={"mlflow"})
+def end_mlflow_run_on_failure(context: dg.HookContext) -> None:
+    """A failed step (a blocking check included) marks the cycle's MLflow run FAILED."""
+    context.resources.mlflow.end_run(status="FAILED")

@@ -81,4 +81,4 @@ def test_dagster_yaml_queues_one_retrain_at_a_time(tmp_path: Path, monkeypatch) 
 def test_retrain_job_carries_the_queue_tag(project: Project) -> None:
     job = project.defs.resolve_job_def("retrain_job")
     assert "retrain/reason" in job.tags
-    assert {h.name for h in job.hook_defs} == {"end_mlflow_on_run_finished"}
+    assert {h.name for h in job.hook_defs} == {"end_mlflow_run_on_failure"}

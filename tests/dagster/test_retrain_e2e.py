@@ -81,3 +81,25 @@ def test_first_landing_ends_with_a_champion(project: Project, instance) -> None:
     versions = client.search_model_versions(f"name='{name}'")
     assert sorted(str(v.version) for v in versions) == ["1", "2"]
     assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
+
+
+def test_failed_cycle_marks_its_mlflow_run_failed(project: Project, instance, monkeypatch) -> None:
+    run_requests(project, instance, tick(project, instance, "landing_sensor").run_requests)
+
+    def broken_fit(*args, **kwargs):
+        raise RuntimeError("training blew up")
+
+    monkeypatch.setattr("retrain_assets.lib.training.fit_and_evaluate", broken_fit)
+    job = project.defs.resolve_job_def("retrain_job")
+    result = job.execute_in_process(
+        instance=instance, tags={"retrain/reason": "manual"}, raise_on_error=False
+    )
+    assert not result.success and "training blew up" in failure_message(result)
+    client = MlflowClient(project.cfg.tracking_uri)
+    [run] = client.search_runs(
+        [client.get_experiment_by_name("retrain_assets").experiment_id],
+        filter_string=f"tags.dagster_run_id = '{result.run_id}'",
+    )
+    assert run.info.status == "FAILED"
+    assert "data.dvc_md5" in run.data.params  # the training set step had logged into it
+    assert client.search_registered_models() == []  # nothing registered, no champion

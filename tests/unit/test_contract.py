@@ -35,8 +35,13 @@ def features(frame: pd.DataFrame, **kwargs) -> BatchReport:
 
 def labels(frame: pd.DataFrame, positive_label: object = 1) -> BatchReport:
     return check_frame(
-        frame, kind="labels", id_column="id", numerical=["x"], categorical=["c"],
-        target_column="y", positive_label=positive_label,
+        frame,
+        kind="labels",
+        id_column="id",
+        numerical=["x"],
+        categorical=["c"],
+        target_column="y",
+        positive_label=positive_label,
     )
 
 
@@ -196,17 +201,24 @@ def test_clean_features_batch_has_no_violations():
 
 
 def test_clean_reference_batch_normalises_every_column():
-    frame = pd.DataFrame({
-        "id": [1, 2],
-        "ts": ["2024-01-01 10:00:00", "2024-01-02 11:30:00"],
-        "x": [1, 2],
-        "c": ["a", None],
-        "y": [0, 1],
-    })
+    frame = pd.DataFrame(
+        {
+            "id": [1, 2],
+            "ts": ["2024-01-01 10:00:00", "2024-01-02 11:30:00"],
+            "x": [1, 2],
+            "c": ["a", None],
+            "y": [0, 1],
+        }
+    )
 
     report = check_frame(
-        frame, kind="reference", id_column="id", numerical=["x"], categorical=["c"],
-        target_column="y", timestamp_column="ts",
+        frame,
+        kind="reference",
+        id_column="id",
+        numerical=["x"],
+        categorical=["c"],
+        target_column="y",
+        timestamp_column="ts",
     )
 
     assert report.ok, report.violations
@@ -306,8 +318,7 @@ def test_null_rate_over_the_limit():
 
 
 def test_null_rate_at_the_limit_is_allowed():
-    report = features(CLEAN.assign(x=[np.nan, 1.0, 2.0], c=["a", "b", None]),
-                      max_null_rate=1 / 3)
+    report = features(CLEAN.assign(x=[np.nan, 1.0, 2.0], c=["a", "b", None]), max_null_rate=1 / 3)
 
     assert report.ok, report.violations
 

@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 import skops.io as sio
 
+from retrain_assets.lib.estimators import ESTIMATORS
 from retrain_assets.lib.registry import TRUSTED_TYPES
 from retrain_assets.lib.training import (
     DAY,
-    ESTIMATORS,
     SPLIT,
     TARGET,
     assemble,
@@ -45,8 +45,9 @@ def easy_rows(n: int, seed: int, first_id: int = 0) -> pd.DataFrame:
     label = (amount + 0.8 * (city == "north") + noise > 0.3).astype("int8")
     amount[rng.random(n) < 0.05] = np.nan
     city[rng.random(n) < 0.05] = None
-    return pd.DataFrame({"id": np.arange(first_id, first_id + n), "amount": amount,
-                         "city": city, "label": label})
+    return pd.DataFrame(
+        {"id": np.arange(first_id, first_id + n), "amount": amount, "city": city, "label": label}
+    )
 
 
 def labelled_days(n_days: int, rows_per_day: int = 30, seed: int = 1) -> pd.DataFrame:
@@ -62,11 +63,22 @@ def labelled_days(n_days: int, rows_per_day: int = 30, seed: int = 1) -> pd.Data
     return pd.concat(parts[::-1], ignore_index=True)
 
 
-def build(reference: pd.DataFrame, labelled: pd.DataFrame, *, test_days: int = 3,
-          share: float = 0.25, timestamp_column: str | None = None) -> pd.DataFrame:
+def build(
+    reference: pd.DataFrame,
+    labelled: pd.DataFrame,
+    *,
+    test_days: int = 3,
+    share: float = 0.25,
+    timestamp_column: str | None = None,
+) -> pd.DataFrame:
     return assemble(
-        reference, labelled, target_column="label", timestamp_column=timestamp_column,
-        start_date=START, test_days=test_days, reference_test_share=share,
+        reference,
+        labelled,
+        target_column="label",
+        timestamp_column=timestamp_column,
+        start_date=START,
+        test_days=test_days,
+        reference_test_share=share,
     )
 
 
@@ -112,7 +124,7 @@ def test_with_few_labelled_days_the_newest_share_of_rows_is_the_test_set(n_days)
     assert len(rows) == n
     is_test = (rows[SPLIT] == "test").to_numpy()
     assert is_test.sum() == round(n * 0.25)
-    assert is_test[-is_test.sum():].all()  # the test rows are the last rows in time order
+    assert is_test[-is_test.sum() :].all()  # the test rows are the last rows in time order
     assert_time_ordered(rows)
     assert list(rows[DAY]) == sorted(rows[DAY])
 
@@ -124,14 +136,17 @@ def test_without_timestamps_reference_rows_sit_on_the_day_before_start():
 
 
 def test_reference_timestamps_order_the_reference_and_give_its_days():
-    reference = pd.DataFrame({
-        "id": [1, 2, 3, 4],
-        "ts": pd.to_datetime(["2023-12-03 09:00", "2023-12-01 10:00", "2023-12-04 08:00",
-                              "2023-12-02 23:59"]),
-        "amount": [3.0, 1.0, 4.0, 2.0],
-        "city": ["c", "a", "d", "b"],
-        "label": [0, 1, 0, 1],
-    })
+    reference = pd.DataFrame(
+        {
+            "id": [1, 2, 3, 4],
+            "ts": pd.to_datetime(
+                ["2023-12-03 09:00", "2023-12-01 10:00", "2023-12-04 08:00", "2023-12-02 23:59"]
+            ),
+            "amount": [3.0, 1.0, 4.0, 2.0],
+            "city": ["c", "a", "d", "b"],
+            "label": [0, 1, 0, 1],
+        }
+    )
 
     rows = build(reference, labelled_days(0), share=0.25, timestamp_column="ts")
 
@@ -272,8 +287,9 @@ def test_build_pipeline_rejects_unknown_estimator_by_name():
 
 
 def test_build_pipeline_passes_params_and_seed_to_the_estimator():
-    pipeline = build_pipeline(NUMERICAL, CATEGORICAL, "logistic_regression", {"C": 0.5},
-                              random_state=7)
+    pipeline = build_pipeline(
+        NUMERICAL, CATEGORICAL, "logistic_regression", {"C": 0.5}, random_state=7
+    )
     model = pipeline.named_steps["model"]
 
     assert model.C == 0.5
