@@ -27,7 +27,7 @@ class ConfigError(ValueError):
 class _UniqueKeyLoader(yaml.SafeLoader):
     """safe_load that refuses a key written twice (PyYAML silently keeps the last one)."""
 
-    def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: set = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
 
 from retrain_assets.assets.ingest import build_ingest_assets
@@ -13,6 +15,11 @@ from retrain_assets.resources.dvc import DvcRepository
 from retrain_assets.resources.mlflow import MlflowTracking
 from retrain_assets.resources.storage import LandingStore
 from retrain_assets.sensors import build_bootstrap_sensor, build_landing_sensor
+
+# Partitioned asset-check specs are a "preview" API in Dagster 1.13 and dagster-mlflow is "beta";
+# both are used on purpose, and the warnings would repeat in every process's log.
+warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 
 def daily_partitions(cfg: RetrainConfig) -> dg.DailyPartitionsDefinition:

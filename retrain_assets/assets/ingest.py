@@ -77,7 +77,7 @@ def ingest_file(
         raise dg.Failure(description=f"{kind} batch rejected:\n{reason}")
     frame = report.frame
     write_parquet_atomic(frame, out)
-    metadata: dict[str, object] = {
+    metadata: dict[str, dg.RawMetadataValue] = {
         "landing_file": dg.MetadataValue.path(str(path)),
         "stored_as": dg.MetadataValue.path(str(out)),
         "dagster/row_count": len(frame),
