@@ -27,6 +27,24 @@ def _default_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # so the finally below stops the children
+
+
+def _stop(child: subprocess.Popen) -> None:
+    """Stop a child and everything it started (its own session)."""
+    if child.poll() is not None:
+        return
+    try:
+        os.killpg(child.pid, signal.SIGTERM)
+        child.wait(timeout=30)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+
+
 def ensure_demo_data(out: Path = DEMO_DIR) -> bool:
     """Simulate the demo feed when its landing folder is empty; True when it did."""
     features = out / "landing" / "features"
@@ -39,6 +57,11 @@ def ensure_demo_data(out: Path = DEMO_DIR) -> bool:
 def _tool(name: str) -> str:
     candidate = Path(sys.executable).with_name(name)
     return str(candidate) if candidate.exists() else name
+
+
+def _spawn(cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
+    # Own session: stopping it stops what it started too (mlflow's uvicorn, dagster's daemon).
+    return subprocess.Popen(cmd, env=env, preexec_fn=_default_signals, start_new_session=True)
 
 
 def run(host: str = "127.0.0.1", port: int = 3000, mlflow_port: int = 5000) -> int:
@@ -55,47 +78,26 @@ def run(host: str = "127.0.0.1", port: int = 3000, mlflow_port: int = 5000) -> i
         cfg.tracking_uri, cfg.mlflow.experiment_name, (cfg.workdir / "mlruns").as_uri()
     )
     children: list[subprocess.Popen] = []
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    # The UI needs no server-side job runner (its consumers are four more processes).
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     try:
         children.append(
-            subprocess.Popen(
-                [
-                    _tool("mlflow"),
-                    "server",
-                    "--backend-store-uri",
-                    cfg.tracking_uri,
-                    "--host",
-                    host,
-                    "--port",
-                    str(mlflow_port),
-                    "--workers",
-                    "1",
-                ],
-                preexec_fn=_default_signals,
+            _spawn(
+                [_tool("mlflow"), "server", "--backend-store-uri", cfg.tracking_uri,
+                 "--host", host, "--port", str(mlflow_port), "--workers", "1"],
+                env,
             )
-        )
-        target = (
-            ["-w", "workspace.yaml"]
-            if Path("workspace.yaml").is_file()
-            else ["-m", "retrain_assets.definitions"]
-        )
-        dagster = subprocess.Popen(
-            [_tool("dagster"), "dev", "-h", host, "-p", str(port), *target],
-            preexec_fn=_default_signals,
-        )
+        )  # fmt: skip
+        target = ["-w", "workspace.yaml"] if Path("workspace.yaml").is_file() else []
+        target = target or ["-m", "retrain_assets.definitions"]
+        dagster = _spawn([_tool("dagster"), "dev", "-h", host, "-p", str(port), *target], env)
         children.append(dagster)
-        print(
-            f"Dagster UI: http://{host}:{port}   MLflow UI: http://{host}:{mlflow_port}",
-            file=sys.stderr,
-        )
+        print(f"Dagster UI: http://{host}:{port}   MLflow UI: http://{host}:{mlflow_port}",
+              file=sys.stderr)  # fmt: skip
         return dagster.wait()
     except KeyboardInterrupt:
         return 130
     finally:
         for child in reversed(children):
-            if child.poll() is None:
-                child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
+            _stop(child)
