@@ -120,6 +120,71 @@ class ModelConfig(_Strict):
         return self
 
 
+class DriftConfig(_Strict):
+    """The drift engine's thresholds and the drift trigger."""
+
+    psi_threshold: float = Field(0.2, gt=0.0)
+    """A column whose PSI exceeds this is drifted."""
+    alpha: float = Field(0.05, gt=0.0, lt=1.0)
+    """Significance of KS / chi² after the Benjamini-Hochberg correction across columns."""
+    min_ks_effect: float = Field(0.1, ge=0.0, le=1.0)
+    """A significant KS test counts only when its statistic is at least this (large samples)."""
+    min_cramers_v: float = Field(0.1, ge=0.0, le=1.0)
+    """A significant chi² counts only when Cramér's V is at least this."""
+    drift_share: float = Field(0.3, gt=0.0, le=1.0)
+    """The batch drifts when this share of its columns drifted ..."""
+    key_features: list[str] = Field(default_factory=list)
+    """... or when any of these columns drifted."""
+    exact_max_rows: int = Field(200_000, ge=1)
+    """Exact KS up to this many rows per sample; a binned KS with a reported bound above."""
+    html_report: bool = True
+    """Write Evidently's HTML report next to each drift report."""
+    report_max_rows: int = Field(5_000, ge=100)
+    """Rows sampled from each side for the Evidently report (it is slow on large frames)."""
+    consecutive: int = Field(2, ge=1)
+    """drift_sensor retrains after this many drifted batches in a row (debounce)."""
+    cooldown_days: int = Field(7, ge=0)
+    """... and only when the last retraining is at least this many data days old."""
+    sensor_interval_seconds: int = Field(30, ge=1)
+    """How often drift_sensor evaluates."""
+
+
+class PerformanceConfig(_Strict):
+    """Live performance once labels arrive, and the performance / concept trigger."""
+
+    min_labels: int = Field(200, ge=1)
+    """No verdict below this many labelled rows (after pooling)."""
+    window_days: int = Field(7, ge=0)
+    """Previous label days pooled to reach min_labels."""
+    relative_drop: float = Field(0.05, ge=0.0, lt=1.0)
+    """Degraded when live AUC < the champion's test AUC x (1 - relative_drop) ..."""
+    absolute_floor: float = Field(0.6, ge=0.0, le=1.0)
+    """... or when live AUC < this."""
+    concept_max_drift_share: float = Field(0.2, ge=0.0, le=1.0)
+    """Degradation while the observed days' drift share stays below this is concept drift."""
+    page_hinkley_delta: float = Field(0.04, ge=0.0)
+    """Page-Hinkley tolerance on the per-row log loss."""
+    page_hinkley_threshold: float = Field(75.0, gt=0.0)
+    """Page-Hinkley alarm threshold (lambda)."""
+    max_label_delay_days: int = Field(30, ge=0)
+    """Predictions are searched this many days back for a label's id."""
+    cooldown_days: int = Field(3, ge=0)
+    """performance_sensor waits this many data days after the last retraining."""
+    sensor_interval_seconds: int = Field(30, ge=1)
+    """How often performance_sensor evaluates."""
+
+
+class ScheduleConfig(_Strict):
+    """The hard fallback."""
+
+    enabled: bool = True
+    """Start weekly_retrain_schedule running."""
+    cron: str = "0 3 * * 1"
+    """When the schedule ticks (wall clock); what it decides is in data time."""
+    max_days_between_retrains: int = Field(7, ge=1)
+    """A tick retrains when the last retraining is at least this many data days old."""
+
+
 class MlflowConfig(_Strict):
     """Where runs and models are tracked."""
 
@@ -139,9 +204,19 @@ class RetrainConfig(_Strict):
     """Dagster-independent state: normalised batches, mlflow.db, mlruns, the DVC repo."""
     model: ModelConfig
     ingest: IngestConfig = IngestConfig()
+    drift: DriftConfig = DriftConfig()
+    performance: PerformanceConfig = PerformanceConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
     mlflow: MlflowConfig = MlflowConfig()
     source: Path | None = None
     """The file this config was read from (set by the loader)."""
+
+    @model_validator(mode="after")
+    def _key_features_exist(self) -> RetrainConfig:
+        unknown = sorted(set(self.drift.key_features) - set(self.data.features))
+        if unknown:
+            raise ValueError(f"drift.key_features {unknown} are not features of the data")
+        return self
 
     @property
     def tracking_uri(self) -> str:

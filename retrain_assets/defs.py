@@ -7,14 +7,23 @@ import warnings
 import dagster as dg
 
 from retrain_assets.assets.ingest import build_ingest_assets
+from retrain_assets.assets.monitor import build_monitor_assets
+from retrain_assets.assets.performance import build_performance_assets
 from retrain_assets.assets.release import build_release_assets
 from retrain_assets.assets.train import build_train_assets
 from retrain_assets.config import RetrainConfig
 from retrain_assets.jobs import build_jobs
 from retrain_assets.resources.dvc import DvcRepository
 from retrain_assets.resources.mlflow import MlflowTracking
+from retrain_assets.resources.registry import ModelRegistry
 from retrain_assets.resources.storage import LandingStore
-from retrain_assets.sensors import build_bootstrap_sensor, build_landing_sensor
+from retrain_assets.schedules import build_weekly_schedule
+from retrain_assets.sensors import (
+    build_bootstrap_sensor,
+    build_drift_sensor,
+    build_landing_sensor,
+    build_performance_sensor,
+)
 
 # Partitioned asset-check specs are a "preview" API in Dagster 1.13 and dagster-mlflow is "beta";
 # both are used on purpose, and the warnings would repeat in every process's log.
@@ -38,6 +47,9 @@ def build_resources(cfg: RetrainConfig) -> dict[str, dg.ConfigurableResource]:
             artifact_location=(cfg.workdir / "mlruns").as_uri(),
             ui_url=cfg.mlflow.ui_url,
         ),
+        "registry": ModelRegistry(
+            tracking_uri=cfg.tracking_uri, registered_name=cfg.model.registered_name
+        ),
     }
 
 
@@ -49,8 +61,16 @@ def build_definitions(cfg: RetrainConfig) -> dg.Definitions:
             *build_ingest_assets(cfg, daily),
             *build_train_assets(cfg),
             *build_release_assets(cfg),
+            *build_monitor_assets(cfg, daily),
+            *build_performance_assets(cfg, daily),
         ],
         jobs=list(jobs.values()),
-        sensors=[build_landing_sensor(cfg, daily, jobs), build_bootstrap_sensor(cfg, jobs)],
+        sensors=[
+            build_landing_sensor(cfg, daily, jobs),
+            build_bootstrap_sensor(cfg, jobs),
+            build_drift_sensor(cfg, jobs),
+            build_performance_sensor(cfg, jobs),
+        ],
+        schedules=[build_weekly_schedule(cfg, jobs)],
         resources=build_resources(cfg),
     )

@@ -14,21 +14,27 @@ def build_jobs(daily: dg.PartitionsDefinition) -> dict:
     """The jobs by name."""
     ingest_job = dg.define_asset_job(
         INGEST_JOB,
-        selection=dg.AssetSelection.assets("feature_batch", "label_batch"),
+        selection=dg.AssetSelection.assets(
+            "feature_batch", "label_batch", "drift_report", "predictions", "performance_report"
+        ),
         partitions_def=daily,
-        description="Check and store one day's landing files (the run's selection says which).",
+        description="One day's landing file: checked and stored, then monitored (drift report and "
+        "predictions for features, performance report for labels).",
         executor_def=dg.in_process_executor,
     )
     reference_job = dg.define_asset_job(
         REFERENCE_JOB,
-        selection=dg.AssetSelection.assets("reference_dataset"),
-        description="Check and store the reference set.",
+        selection=dg.AssetSelection.assets("reference_dataset", "reference_profile"),
+        description="Check and store the reference set, and profile it for drift.",
         executor_def=dg.in_process_executor,
     )
     retrain_job = dg.define_asset_job(
         RETRAIN_JOB,
-        selection=dg.AssetSelection.assets("training_dataset", "candidate_model", "promoted_model"),
-        description="One retraining cycle: training set, candidate, promotion. One MLflow run.",
+        selection=dg.AssetSelection.assets(
+            "training_dataset", "candidate_model", "promoted_model", "reference_profile"
+        ),
+        description="One retraining cycle: training set, candidate, promotion, and the champion's "
+        "reference profile. One MLflow run.",
         # Every retraining run carries the tag the run queue limits to one at a time.
         tags={REASON_TAG: "manual"},
         hooks={end_mlflow_run_on_failure},

@@ -1,9 +1,11 @@
-"""Sensors: new landing files, and the first champion.
+"""Sensors: new landing files, the first champion, and the soft retraining triggers.
 
-Both reason about data, not the wall clock: a file is new when its content hash is, and the
-bootstrap fires once per reference materialisation while no champion exists.
+All of them reason about data, not the wall clock: a file is new when its content hash is;
+cooldowns and streaks count partition days (data time), so a replay of history behaves as live.
+Each reads new materialisations after its cursor, never the whole history.
 """
 
+import datetime as dt
 import hashlib
 import json
 from pathlib import Path
@@ -11,11 +13,22 @@ from pathlib import Path
 import dagster as dg
 
 from retrain_assets.config import RetrainConfig
+from retrain_assets.history import days_between, last_retrain_day, new_materializations
 from retrain_assets.jobs import INGEST_JOB, REFERENCE_JOB, RETRAIN_JOB
 from retrain_assets.lib.contract import READERS, landing_day
-from retrain_assets.tags import EVIDENCE_TAG, REASON_TAG
+from retrain_assets.tags import DATA_DAY_TAG, EVIDENCE_TAG, REASON_TAG
 
-ASSET_OF_KIND = {"features": "feature_batch", "labels": "label_batch"}
+ASSETS_OF_KIND = {
+    "features": ["feature_batch", "drift_report", "predictions"],
+    "labels": ["label_batch", "performance_report"],
+}
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+KEEP_DAYS = 60  # drift verdicts kept in the cursor: enough for any streak, bounded in size
 
 
 def file_sha256(path: Path) -> str:
@@ -29,11 +42,30 @@ def file_sha256(path: Path) -> str:
 def _landing_files(landing: Path) -> list[tuple[str, Path]]:
     """(kind, path) of every file the contract knows, in a stable order."""
     found = [("reference", p) for p in sorted(landing.glob("reference.*")) if p.suffix in READERS]
-    for kind in ASSET_OF_KIND:
+    for kind in ASSETS_OF_KIND:
         folder = landing / kind
         if folder.is_dir():
             found += [(kind, p) for p in sorted(folder.iterdir()) if p.is_file()]
     return found
+
+
+def _retrain_request(key: str, reason: str, evidence: str, day: str) -> dg.RunRequest:
+    return dg.RunRequest(
+        run_key=key,
+        job_name=RETRAIN_JOB,
+        tags={REASON_TAG: reason, EVIDENCE_TAG: evidence[:1000], DATA_DAY_TAG: day},
+    )
+
+
+def _features_in_flight(instance: dg.DagsterInstance) -> str | None:
+    """The oldest day whose feature ingest run is queued or running (labels wait behind it)."""
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(
+            job_name=INGEST_JOB, tags={"landing/kind": "features"}, statuses=IN_FLIGHT
+        )
+    )
+    days = [r.dagster_run.tags.get("dagster/partition") for r in records]
+    return min((d for d in days if d), default=None)
 
 
 def build_landing_sensor(
@@ -46,63 +78,75 @@ def build_landing_sensor(
         minimum_interval_seconds=cfg.ingest.sensor_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         jobs=[jobs[INGEST_JOB], jobs[REFERENCE_JOB]],
-        description="One ingest run per new or changed landing file (keyed by content hash).",
+        description="One ingest run per new or changed landing file (keyed by content hash). "
+        "Day files wait for the first champion (they are scored when ingested); a label file "
+        "waits while feature runs of its day or earlier are still queued or running.",
     )
     def landing_sensor(context: dg.SensorEvaluationContext):
         # cursor: {relative path: [size, mtime_ns, sha256]}; the hash is recomputed only when the
         # size or mtime moved, and a request is made only when the hash did.
         seen: dict[str, list] = json.loads(context.cursor) if context.cursor else {}
+        instance = context.instance
+        ready = all(
+            instance.get_latest_materialization_event(dg.AssetKey(k)) is not None
+            for k in ("promoted_model", "reference_profile")
+        )
+        busy_from = _features_in_flight(instance) if ready else None
         requests: list[dg.RunRequest] = []
-        skipped: list[str] = []
+        waiting: list[str] = []
         for kind, path in _landing_files(landing):
             rel = path.relative_to(landing).as_posix()
             day = None
             if kind != "reference":
                 parsed = landing_day(path)
                 if parsed is None or not daily.has_partition_key(parsed.isoformat()):
-                    skipped.append(rel)  # not a day file, before start_date or in the future
-                    continue
+                    continue  # not a day file, before start_date or in the future
                 day = parsed.isoformat()
             stat = path.stat()
             before = seen.get(rel)
             if before and before[0] == stat.st_size and before[1] == stat.st_mtime_ns:
                 continue
+            if day is not None and not ready:
+                waiting.append(rel)
+                continue
+            if kind == "labels" and busy_from is not None and busy_from <= day:
+                waiting.append(rel)
+                continue
             sha = file_sha256(path)
             seen[rel] = [stat.st_size, stat.st_mtime_ns, sha]
             if before and before[2] == sha:
                 continue
-            tags = {"landing/file": rel, "landing/sha256": sha}
+            tags = {"landing/file": rel, "landing/sha256": sha, "landing/kind": kind}
             if kind == "reference":
                 requests.append(
-                    dg.RunRequest(
-                        run_key=f"{rel}@{sha}",
-                        job_name=REFERENCE_JOB,
-                        tags=tags,
-                    )
+                    dg.RunRequest(run_key=f"{rel}@{sha}", job_name=REFERENCE_JOB, tags=tags)
                 )
-            else:
-                requests.append(
-                    dg.RunRequest(
-                        run_key=f"{rel}@{sha}",
-                        job_name=INGEST_JOB,
-                        partition_key=day,
-                        asset_selection=[dg.AssetKey(ASSET_OF_KIND[kind])],
-                        tags=tags,
-                    )
+                continue
+            if kind == "features" and (busy_from is None or day < busy_from):
+                busy_from = day  # labels of this day or later wait for this run
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"{rel}@{sha}",
+                    job_name=INGEST_JOB,
+                    partition_key=day,
+                    asset_selection=[dg.AssetKey(a) for a in ASSETS_OF_KIND[kind]],
+                    tags=tags,
                 )
-        if skipped:
-            context.log.info(
-                f"landing files outside the partition range, left for later: {skipped}"
             )
         context.update_cursor(json.dumps(seen, sort_keys=True))
-        if not requests:
-            return dg.SkipReason("no new or changed landing file")
-        return requests
+        if requests:
+            return requests
+        if waiting:
+            why = "the first champion" if not ready else "feature runs of earlier days"
+            return dg.SkipReason(f"{len(waiting)} landing file(s) wait for {why}")
+        return dg.SkipReason("no new or changed landing file")
 
     return landing_sensor
 
 
 def build_bootstrap_sensor(cfg: RetrainConfig, jobs: dict) -> dg.SensorDefinition:
+    before_start = (cfg.data.start_date - dt.timedelta(days=1)).isoformat()
+
     @dg.sensor(
         name="bootstrap_sensor",
         minimum_interval_seconds=cfg.ingest.sensor_interval_seconds,
@@ -119,14 +163,88 @@ def build_bootstrap_sensor(cfg: RetrainConfig, jobs: dict) -> dg.SensorDefinitio
             return dg.SkipReason("the reference set has not been ingested yet")
         if instance.get_latest_materialization_event(dg.AssetKey("promoted_model")) is not None:
             return dg.SkipReason("a champion exists")
-        return dg.RunRequest(
-            run_key=f"bootstrap@{latest[0].storage_id}",
-            job_name=RETRAIN_JOB,
-            tags={
-                REASON_TAG: "bootstrap",
-                EVIDENCE_TAG: f"no champion; reference_dataset materialised (storage id "
-                f"{latest[0].storage_id})",
-            },
+        storage_id = latest[0].storage_id
+        return _retrain_request(
+            f"bootstrap@{storage_id}",
+            "bootstrap",
+            f"no champion; reference_dataset materialised (storage id {storage_id})",
+            before_start,
         )
 
     return bootstrap_sensor
+
+
+def build_drift_sensor(cfg: RetrainConfig, jobs: dict) -> dg.SensorDefinition:
+    need, cooldown = cfg.drift.consecutive, cfg.drift.cooldown_days
+
+    @dg.sensor(
+        name="drift_sensor",
+        minimum_interval_seconds=cfg.drift.sensor_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        job=jobs[RETRAIN_JOB],
+        description=f"Retrain after {need} drifted batches in a row, at most once per "
+        f"{cooldown} data days.",
+    )
+    def drift_sensor(context: dg.SensorEvaluationContext):
+        state = json.loads(context.cursor) if context.cursor else {"after": None, "days": {}}
+        days: dict[str, list] = state["days"]
+        requests: list[dg.RunRequest] = []
+        last = last_retrain_day(context.instance)
+        for storage_id, day, meta in new_materializations(
+            context.instance, "drift_report", state["after"]
+        ):
+            state["after"] = storage_id
+            if day is None:
+                continue
+            days[day] = [bool(meta.get("drifted")), str(meta.get("evidence", ""))]
+            streak = sorted(d for d in days if d <= day)[-need:]
+            if len(streak) < need or not all(days[d][0] for d in streak):
+                continue
+            if last is not None and days_between(last, day) < max(cooldown, 1):
+                context.log.info(f"drift on {day} within the cooldown after the retrain of {last}")
+                continue
+            evidence = (
+                f"{days[day][1]} on {day}; {need} drifted batches in a row ({streak[0]}..{day})"
+            )
+            requests.append(_retrain_request(f"drift@{day}", "drift", evidence, day))
+            last = day
+        state["days"] = {d: days[d] for d in sorted(days)[-KEEP_DAYS:]}
+        context.update_cursor(json.dumps(state))
+        return requests or dg.SkipReason("no retrain-worthy drift in new drift reports")
+
+    return drift_sensor
+
+
+def build_performance_sensor(cfg: RetrainConfig, jobs: dict) -> dg.SensorDefinition:
+    cooldown = cfg.performance.cooldown_days
+
+    @dg.sensor(
+        name="performance_sensor",
+        minimum_interval_seconds=cfg.performance.sensor_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        job=jobs[RETRAIN_JOB],
+        description="Retrain when live performance degraded or concept drift was detected "
+        f"(at most one retraining per data day, {cooldown} data days apart).",
+    )
+    def performance_sensor(context: dg.SensorEvaluationContext):
+        after = int(context.cursor) if context.cursor else None
+        requests: list[dg.RunRequest] = []
+        last = last_retrain_day(context.instance)
+        for storage_id, day, meta in new_materializations(
+            context.instance, "performance_report", after
+        ):
+            after = storage_id
+            if day is None or not (meta.get("degraded") or meta.get("concept_drift")):
+                continue
+            if last is not None and days_between(last, day) < max(cooldown, 1):
+                context.log.info(f"degradation on {day} within the cooldown after {last}")
+                continue
+            reason = "concept" if meta.get("concept_drift") else "performance"
+            evidence = f"{meta.get('reason', '')} on {day}"
+            requests.append(_retrain_request(f"{reason}@{day}", reason, evidence, day))
+            last = day
+        if after is not None:
+            context.update_cursor(str(after))
+        return requests or dg.SkipReason("no degradation in new performance reports")
+
+    return performance_sensor

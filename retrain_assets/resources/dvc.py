@@ -34,3 +34,10 @@ class DvcRepository(dg.ConfigurableResource):
         if not md5:
             raise RuntimeError(f"dvc add {path} recorded no md5")
         return str(md5)
+
+    def cached(self, md5: str) -> Path:
+        """The file DVC keeps for a data version (its cache is content-addressed by md5)."""
+        path = Path(self.root) / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+        if not path.is_file():
+            raise FileNotFoundError(f"data version {md5} is not in the DVC cache at {path}")
+        return path

@@ -13,22 +13,17 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from retrain_assets.lib import registry
-from tests.conftest import Project, failure_message, run_requests, tick
-
-
-def _ingest_all(project: Project, instance) -> str:
-    landing = tick(project, instance, "landing_sensor")
-    results = run_requests(project, instance, landing.run_requests)
-    assert results and all(r.success for r in results)
-    return landing.cursor
+from tests.conftest import Loop, Project, failure_message, run_requests, tick
 
 
 def test_first_landing_ends_with_a_champion(project: Project, instance) -> None:
-    cursor = _ingest_all(project, instance)
-    boot = tick(project, instance, "bootstrap_sensor")
-    [retrain] = run_requests(project, instance, boot.run_requests)
-    assert retrain.success, failure_message(retrain)
+    loop = Loop(project, instance)
+    loop.settle(("landing_sensor", "bootstrap_sensor"))
+    assert all(r.success for r in loop.results), [failure_message(r) for r in loop.results]
+    [retrain] = loop.retrains()
     assert retrain.dagster_run.tags["retrain/reason"] == "bootstrap"
+    assert retrain.dagster_run.tags["retrain/data_day"] == "2023-12-31"
+    cursor = loop.cursors["landing_sensor"]
 
     training = instance.get_latest_materialization_event(dg.AssetKey("training_dataset"))
     md5 = training.asset_materialization.metadata["dvc_md5"].value
@@ -85,6 +80,7 @@ def test_first_landing_ends_with_a_champion(project: Project, instance) -> None:
 
 def test_failed_cycle_marks_its_mlflow_run_failed(project: Project, instance, monkeypatch) -> None:
     run_requests(project, instance, tick(project, instance, "landing_sensor").run_requests)
+    assert instance.get_latest_materialization_event(dg.AssetKey("reference_dataset"))
 
     def broken_fit(*args, **kwargs):
         raise RuntimeError("training blew up")

@@ -1,0 +1,57 @@
+"""What the triggers need to know about the past, read from the Dagster instance in data time:
+new materialisations since a cursor (never the whole history) and the last retraining's data day.
+"""
+
+import datetime as dt
+from collections.abc import Iterator
+
+import dagster as dg
+
+from retrain_assets.jobs import RETRAIN_JOB
+from retrain_assets.tags import DATA_DAY_TAG
+
+PAGE = 100
+LIVE_STATUSES = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.SUCCESS,
+]
+
+
+def new_materializations(
+    instance: dg.DagsterInstance, asset: str, after: int | None
+) -> Iterator[tuple[int, str | None, dict]]:
+    """(storage id, partition, metadata values) of materialisations after a storage id, oldest
+    first, read page by page."""
+    cursor = after
+    while True:
+        page = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), after_storage_id=cursor),
+            limit=PAGE,
+            ascending=True,
+        )
+        for record in page.records:
+            event = record.asset_materialization
+            if event is None:
+                continue
+            metadata = {k: v.value for k, v in event.metadata.items()}
+            yield record.storage_id, event.partition, metadata
+            cursor = record.storage_id
+        if not page.has_more:
+            return
+
+
+def last_retrain_day(instance: dg.DagsterInstance) -> str | None:
+    """The newest data day of a retraining run that is queued, running or succeeded."""
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(job_name=RETRAIN_JOB, statuses=LIVE_STATUSES), limit=20
+    )
+    days = [r.dagster_run.tags.get(DATA_DAY_TAG) for r in records]
+    known = [d for d in days if d]
+    return max(known) if known else None
+
+
+def days_between(earlier: str, later: str) -> int:
+    return (dt.date.fromisoformat(later) - dt.date.fromisoformat(earlier)).days

@@ -1,0 +1,155 @@
+"""The retraining triggers against a real instance with real materialisations: drift must be
+debounced (one drifted batch is not enough), rate-limited (cooldown), explained (reason and
+evidence tags) and quiet on seasonal wobble; degradation and concept drift must trigger through
+live performance while the drift trigger stays quiet; the weekly schedule is the fallback."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from tests.conftest import FAST, SMALL, START, Loop, make_project, run_requests, tick
+
+NO_DRIFT = dataclasses.replace(SMALL, drift="none", days=9)
+DRIFT_SENSORS = ("landing_sensor", "bootstrap_sensor", "drift_sensor")
+
+
+def _day(i: int) -> str:
+    return (START + dt.timedelta(days=i)).isoformat()
+
+
+def _shift(path: Path) -> None:
+    """Rewrite a landed batch as a clearly drifted one (several columns, +1.5 sd)."""
+    frame = pd.read_parquet(path)
+    for col in ("car_value", "annual_income", "debt_to_income_ratio", "credit_score"):
+        frame[col] = frame[col] + 1.5 * frame[col].std()
+    frame["salary_range"] = ">100k"
+    frame.to_parquet(path, index=False)
+
+
+def _drift_reports(instance) -> dict[str, bool]:
+    key = dg.AssetKey("drift_report")
+    out = {}
+    for record in instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key), 1000
+    ).records:
+        event = record.asset_materialization
+        out[event.partition] = event.metadata["drifted"].value
+    return out
+
+
+def test_drift_is_debounced_explained_and_cooled_down(tmp_path: Path, instance) -> None:
+    project = make_project(
+        tmp_path, NO_DRIFT, {**FAST, "drift": {**FAST["drift"], "cooldown_days": 3}}
+    )
+    features = project.landing / "features"
+    for i in (2, 5, 6, 7):  # one drifted batch alone, then three in a row
+        _shift(features / f"{_day(i)}.parquet")
+    loop = Loop(project, instance)
+    loop.settle(DRIFT_SENSORS)
+
+    verdicts = _drift_reports(instance)
+    assert {d for d, drifted in verdicts.items() if drifted} == {_day(i) for i in (2, 5, 6, 7)}
+    reasons = [r.dagster_run.tags["retrain/reason"] for r in loop.retrains()]
+    assert reasons == ["bootstrap", "drift"]  # day 2 alone: debounced; day 7: cooldown
+    tags = loop.retrains()[1].dagster_run.tags
+    assert tags["retrain/data_day"] == _day(6)
+    assert "2 drifted batches in a row" in tags["retrain/evidence"]
+    assert "psi(" in tags["retrain/evidence"] or "ks(" in tags["retrain/evidence"]
+    assert all(r.success for r in loop.retrains())
+
+
+def test_no_drift_no_retrain_and_the_check_passes(tmp_path: Path, instance) -> None:
+    project = make_project(tmp_path, NO_DRIFT)
+    loop = Loop(project, instance)
+    loop.settle(DRIFT_SENSORS)
+    assert [r.dagster_run.tags["retrain/reason"] for r in loop.retrains()] == ["bootstrap"]
+    assert len(_drift_reports(instance)) == 9 and not any(_drift_reports(instance).values())
+    key = dg.AssetCheckKey(dg.AssetKey("drift_report"), "drift_report_within_threshold")
+    history = instance.event_log_storage.get_asset_check_execution_history(key, limit=20)
+    assert len(history) == 9
+    assert all(r.event.dagster_event.event_specific_data.passed for r in history)
+
+
+def test_abrupt_drift_is_detected_within_two_batches(tmp_path: Path, instance) -> None:
+    spec = dataclasses.replace(SMALL, drift="abrupt", days=8, drift_day=3)
+    project = make_project(tmp_path, spec, {**FAST, "drift": {**FAST["drift"], "cooldown_days": 1}})
+    loop = Loop(project, instance)
+    loop.settle(DRIFT_SENSORS)
+    verdicts = _drift_reports(instance)
+    assert not any(verdicts[_day(i)] for i in range(3))
+    assert verdicts[_day(3)] and verdicts[_day(4)]
+    drift_runs = [r for r in loop.retrains() if r.dagster_run.tags["retrain/reason"] == "drift"]
+    assert drift_runs and drift_runs[0].dagster_run.tags["retrain/data_day"] <= _day(4)
+    # The failed check warns in the UI (severity WARN) with the evidence as its description.
+    key = dg.AssetCheckKey(dg.AssetKey("drift_report"), "drift_report_within_threshold")
+    failed = [
+        r.event.dagster_event.event_specific_data
+        for r in instance.event_log_storage.get_asset_check_execution_history(key, limit=20)
+        if not r.event.dagster_event.event_specific_data.passed
+    ]
+    assert failed and all(e.severity == dg.AssetCheckSeverity.WARN for e in failed)
+
+
+def test_seasonal_wobble_over_eight_weeks_never_retrains(tmp_path: Path, instance) -> None:
+    spec = dataclasses.replace(SMALL, drift="seasonal", days=56, rows_per_day=1000)
+    project = make_project(tmp_path, spec)
+    loop = Loop(project, instance)
+    loop.settle(("landing_sensor", "bootstrap_sensor"))  # reference and champion first
+    job = project.defs.resolve_job_def("ingest_job")
+    for i in range(56):  # only what drift needs: each day's batch and its drift report
+        result = job.execute_in_process(
+            instance=instance,
+            partition_key=_day(i),
+            asset_selection=[dg.AssetKey("feature_batch"), dg.AssetKey("drift_report")],
+        )
+        assert result.success
+    assert tick(project, instance, "drift_sensor").run_requests == []
+    verdicts = _drift_reports(instance)
+    assert len(verdicts) == 56 and sum(verdicts.values()) == 0
+
+
+def test_concept_drift_triggers_through_performance_not_drift(tmp_path: Path, instance) -> None:
+    spec = dataclasses.replace(SMALL, drift="concept", days=10, drift_day=3, rows_per_day=400)
+    project = make_project(tmp_path, spec)
+    loop = Loop(project, instance)
+    loop.settle()
+    reasons = [r.dagster_run.tags["retrain/reason"] for r in loop.retrains()]
+    assert "drift" not in reasons
+    assert reasons[0] == "bootstrap" and {"concept", "performance"} & set(reasons)
+    assert not any(_drift_reports(instance).values())
+    trigger = next(
+        r for r in loop.retrains() if r.dagster_run.tags["retrain/reason"] != "bootstrap"
+    )
+    assert "auc" in trigger.dagster_run.tags["retrain/evidence"]
+    day = trigger.dagster_run.tags["retrain/data_day"]
+    assert day > _day(3)
+    # No more than one retraining per data day.
+    days = [r.dagster_run.tags["retrain/data_day"] for r in loop.retrains()]
+    assert len(days) == len(set(days))
+    report = instance.get_latest_materialization_event(dg.AssetKey("performance_report"))
+    meta = report.asset_materialization.metadata
+    assert {"auc", "baseline_auc", "n_labels", "degraded", "concept_drift"} <= set(meta)
+
+
+def test_weekly_schedule_retrains_when_the_last_retrain_is_old(tmp_path: Path, instance) -> None:
+    project = make_project(tmp_path, dataclasses.replace(NO_DRIFT, days=9))
+    schedule = project.defs.resolve_schedule_def("weekly_retrain_schedule")
+
+    def evaluate():
+        context = dg.build_schedule_context(instance=instance)
+        return schedule.evaluate_tick(context)
+
+    assert "no production batch" in evaluate().skip_message
+    loop = Loop(project, instance)
+    loop.settle(DRIFT_SENSORS)  # bootstrap is decided on 2023-12-31; batches up to day 8
+    [request] = evaluate().run_requests
+    assert request.tags["retrain/reason"] == "schedule"
+    assert request.tags["retrain/data_day"] == _day(8)
+    assert "9 data days >= 7" in request.tags["retrain/evidence"]
+    run_requests(project, instance, [dataclasses.replace(request, job_name="retrain_job")])
+    assert "0 data days before" in evaluate().skip_message
