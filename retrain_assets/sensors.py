@@ -109,7 +109,7 @@ def build_landing_sensor(
             if day is not None and not ready:
                 waiting.append(rel)
                 continue
-            if kind == "labels" and busy_from is not None and busy_from <= day:
+            if kind == "labels" and busy_from is not None and day is not None and busy_from <= day:
                 waiting.append(rel)
                 continue
             sha = file_sha256(path)
@@ -122,7 +122,7 @@ def build_landing_sensor(
                     dg.RunRequest(run_key=f"{rel}@{sha}", job_name=REFERENCE_JOB, tags=tags)
                 )
                 continue
-            if kind == "features" and (busy_from is None or day < busy_from):
+            if kind == "features" and day and (busy_from is None or day < busy_from):
                 busy_from = day  # labels of this day or later wait for this run
             requests.append(
                 dg.RunRequest(

@@ -86,11 +86,13 @@ def instance():
         yield inst
 
 
-def run_requests(project: Project, instance: dg.DagsterInstance, requests) -> list:
-    """Execute sensor run requests in-process the way the daemon would launch them."""
+def run_requests(
+    project: Project, instance: dg.DagsterInstance, requests, default_job: str | None = None
+) -> list:
+    """Execute run requests in-process the way the daemon would launch them."""
     results = []
     for request in requests:
-        job = project.defs.resolve_job_def(request.job_name)
+        job = project.defs.resolve_job_def(request.job_name or default_job)
         results.append(
             job.execute_in_process(
                 instance=instance,

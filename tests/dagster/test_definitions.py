@@ -32,11 +32,23 @@ def test_code_location_loads_from_env(project: Project, monkeypatch) -> None:
         "training_dataset": "training",
         "candidate_model": "training",
         "promoted_model": "release",
+        "reference_profile": "monitoring",
+        "drift_report": "monitoring",
+        "predictions": "monitoring",
+        "performance_report": "monitoring",
     }
     checks = {key.name for key in graph.asset_check_keys}
-    assert {"feature_batch_schema", "label_batch_schema", "reference_dataset_schema"} <= checks
-    for name in ("landing_sensor", "bootstrap_sensor"):
+    assert {
+        "feature_batch_schema",
+        "label_batch_schema",
+        "reference_dataset_schema",
+        "drift_report_within_threshold",
+        "performance_report_not_degraded",
+    } <= checks
+    for name in ("landing_sensor", "bootstrap_sensor", "drift_sensor", "performance_sensor"):
         assert defs.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING
+    schedule = defs.resolve_schedule_def("weekly_retrain_schedule")
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     assert {j.name for j in defs.resolve_all_job_defs()} >= {
         "ingest_job",
         "reference_job",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import dagster as dg
 import numpy as np
 import pandas as pd
 import yaml
@@ -15,7 +16,7 @@ from sklearn.datasets import load_breast_cancer
 
 from retrain_assets.config import load_config
 from retrain_assets.defs import build_definitions
-from tests.conftest import Project, failure_message, run_requests, tick
+from tests.conftest import Loop, Project, failure_message
 
 START = dt.date(2024, 3, 1)
 
@@ -68,21 +69,29 @@ def test_foreign_csv_feed_loads_ingests_and_trains(tmp_path: Path, instance) -> 
     assert cfg.workdir == tmp_path / "state"
     project = Project(tmp_path, cfg, build_definitions(cfg))
 
-    landing = tick(project, instance, "landing_sensor")
-    assert len(landing.run_requests) == 11  # reference + 5 feature days + 5 label days
-    results = run_requests(project, instance, landing.run_requests)
-    assert all(r.success for r in results), [failure_message(r) for r in results]
+    loop = Loop(project, instance)
+    loop.settle()
+    assert all(r.success for r in loop.results), [failure_message(r) for r in loop.results]
+    files = sorted(
+        r.dagster_run.tags["landing/file"]
+        for r in loop.results
+        if r.dagster_run.tags.get("landing/file")
+    )
+    assert len(files) == 11  # reference + 5 feature days + 5 label days
     batch = pd.read_parquet(cfg.workdir / "batches" / "features" / "2024-03-02.parquet")
     assert batch["patient_id"].str.startswith("P").all()
     labels = pd.read_parquet(cfg.workdir / "batches" / "labels" / "2024-03-02.parquet")
     assert set(labels["diagnosis"].unique()) <= {0, 1}
 
-    [retrain] = run_requests(
-        project, instance, tick(project, instance, "bootstrap_sensor").run_requests
-    )
-    assert retrain.success, failure_message(retrain)
+    [retrain] = loop.retrains()
+    assert retrain.dagster_run.tags["retrain/reason"] == "bootstrap"
     client = MlflowClient(cfg.tracking_uri)
     champion = client.get_model_version_by_alias("tumour", "champion")
     run = client.get_run(champion.run_id)
     assert run.data.params["estimator"] == "logistic_regression"
     assert run.data.metrics["test_auc"] > 0.9
+    # Monitoring ran on the foreign feed too, with Evidently's report linked from the metadata.
+    report = instance.get_latest_materialization_event(dg.AssetKey("drift_report"))
+    html = Path(report.asset_materialization.metadata["evidently_report"].value)
+    assert html.is_file() and "mean_radius" in html.read_text(errors="ignore")
+    assert instance.get_latest_materialization_event(dg.AssetKey("performance_report"))

@@ -32,11 +32,11 @@ def test_labels_wait_for_feature_runs_of_their_day(project: Project, instance) -
     first = tick(project, instance, "landing_sensor")
     # Requested in the same tick as the features of their days: the labels wait.
     assert not [k for k in _keys(first) if k.startswith("labels/")]
-    # A features run of 2024-01-03 still queued: labels dated before it go, the rest wait.
+    # A features run of 2024-01-03 still running: labels dated before it go, the rest wait.
     instance.create_run_for_job(
         job_def=project.defs.resolve_job_def("ingest_job"),
         tags={"landing/kind": "features", "dagster/partition": "2024-01-03"},
-        status=dg.DagsterRunStatus.QUEUED,
+        status=dg.DagsterRunStatus.STARTED,
     )
     second = tick(project, instance, "landing_sensor", cursor=first.cursor)
     labels = [r for r in second.run_requests if r.tags["landing/kind"] == "labels"]
@@ -73,10 +73,12 @@ def test_new_files_each_get_one_request(project: Project, instance) -> None:
 def test_changed_file_requests_once_and_touched_file_never(project: Project, instance) -> None:
     mark_champion_ready(instance)
     first = tick(project, instance, "landing_sensor")
+    labels = tick(project, instance, "landing_sensor", cursor=first.cursor)  # labels come next
+    assert {r.tags["landing/kind"] for r in labels.run_requests} == {"labels"}
     path = project.landing / "features" / "2024-01-03.parquet"
     # Same bytes, new mtime: the hash is recomputed and matches, so nothing is requested.
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
-    touched = tick(project, instance, "landing_sensor", cursor=first.cursor)
+    touched = tick(project, instance, "landing_sensor", cursor=labels.cursor)
     assert touched.run_requests == []
 
     corrected = pd.read_parquet(path)

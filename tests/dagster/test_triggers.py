@@ -151,5 +151,5 @@ def test_weekly_schedule_retrains_when_the_last_retrain_is_old(tmp_path: Path, i
     assert request.tags["retrain/reason"] == "schedule"
     assert request.tags["retrain/data_day"] == _day(8)
     assert "9 data days >= 7" in request.tags["retrain/evidence"]
-    run_requests(project, instance, [dataclasses.replace(request, job_name="retrain_job")])
+    run_requests(project, instance, [request], default_job="retrain_job")
     assert "0 data days before" in evaluate().skip_message

@@ -1,0 +1,1 @@
+"""Benchmarks: plain-Python timing scripts, run as ``python -m benchmarks.<name>``."""
