@@ -20,12 +20,12 @@ from pathlib import Path
 
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
-import dagster as dg  # noqa: E402
-import pandas as pd  # noqa: E402
-import yaml  # noqa: E402
+import dagster as dg
+import pandas as pd
+import yaml
 
-from retrain_assets.config import load_config  # noqa: E402
-from retrain_assets.defs import build_definitions  # noqa: E402
+from retrain_assets.config import load_config
+from retrain_assets.defs import build_definitions
 
 START = dt.date(2020, 1, 1)
 SIZES = (1, 100, 1000)

@@ -33,6 +33,38 @@ def _dev(args: argparse.Namespace) -> int:
     return dev.run(host=args.host, port=args.port, mlflow_port=args.mlflow_port)
 
 
+def _rollback(args: argparse.Namespace) -> int:
+    """Run rollback_job against the instance in $DAGSTER_HOME, so the UI shows who and why."""
+    import getpass
+
+    import dagster as dg
+
+    from retrain_assets.config import load_config
+    from retrain_assets.defs import build_definitions
+
+    defs = build_definitions(load_config())
+    job = defs.resolve_job_def("rollback_job")
+    who = args.by or getpass.getuser()
+    run_config = {
+        "ops": {
+            "promoted_model": {
+                "config": {"rollback": True, "reason": args.reason, "requested_by": who}
+            }
+        }
+    }
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            instance=instance, run_config=run_config, raise_on_error=False
+        )
+    if not result.success:
+        print(f"rollback failed (Dagster run {result.run_id})", file=sys.stderr)
+        return 1
+    event = result.asset_materializations_for_node("promoted_model")[0]
+    meta = {k: v.value for k, v in event.metadata.items()}
+    print(f"champion v{meta['old_version']} -> v{meta['new_version']} ({args.reason}; by {who})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="retrain-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -58,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--port", type=int, default=3000, help="Dagster UI port")
     d.add_argument("--mlflow-port", type=int, default=5000, help="MLflow UI port")
     d.set_defaults(func=_dev)
+    r = sub.add_parser("rollback", help="move the champion back to the version it replaced")
+    r.add_argument("--reason", required=True, help="recorded on the version and the run")
+    r.add_argument("--by", default=None, help="who asks (default: the current user)")
+    r.set_defaults(func=_rollback)
     return parser
 
 

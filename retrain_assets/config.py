@@ -120,6 +120,57 @@ class ModelConfig(_Strict):
         return self
 
 
+class TrainingConfig(_Strict):
+    """Which rows a retraining learns from; each run may override these (run config)."""
+
+    strategy: Literal["full", "rolling_window", "weighted", "incremental"] = "full"
+    """full: everything; rolling_window: the last window_days; weighted: all, older rows weigh
+    less; incremental: continue the champion on the rows labelled since its training."""
+    window_days: int = Field(30, ge=1)
+    """rolling_window: data days kept."""
+    half_life_days: float = Field(14.0, gt=0.0)
+    """weighted: a row this many data days older weighs half as much."""
+    incremental_extra_iter: int = Field(50, ge=1)
+    """incremental with HistGradientBoosting: trees added by warm start."""
+
+
+class GatesConfig(_Strict):
+    """Everything a candidate must pass before it can serve."""
+
+    min_rows: int = Field(500, ge=1)
+    """Data gate: training rows at least."""
+    min_class_share: float = Field(0.02, ge=0.0, lt=0.5)
+    """Data gate: each class at least this share of the training rows."""
+    max_null_rate: float = Field(0.2, ge=0.0, le=1.0)
+    """Data gate: per feature, over the training rows."""
+    auc_ratio: float = Field(0.99, gt=0.0, le=1.5)
+    """Candidate AUC >= this x the champion's, both on the same test set ..."""
+    auc_floor: float = Field(0.6, ge=0.0, le=1.0)
+    """... and >= this (alone when there is no champion)."""
+    max_p95_latency_ms: float = Field(100.0, gt=0.0)
+    """p95 of single-row predictions through the MLflow pyfunc model."""
+    latency_samples: int = Field(200, ge=200)
+    """Single-row predictions timed for the latency gate."""
+
+
+class CanaryConfig(_Strict):
+    """The shadow comparison between a gated challenger and the champion on live labels."""
+
+    mode: Literal["shadow", "none"] = "shadow"
+    """shadow: promote only after a non-inferiority test on live labelled rows; none: promote
+    right after the gates (faster, but the live data never had a say)."""
+    min_rows: int = Field(2000, ge=50)
+    """Labelled rows scored by both models before deciding."""
+    margin: float = Field(0.01, ge=0.0, lt=0.5)
+    """The challenger may be at most this much AUC worse."""
+    confidence: float = Field(0.95, gt=0.5, lt=1.0)
+    """One-sided confidence of the non-inferiority decision."""
+    method: Literal["delong", "paired_bootstrap"] = "delong"
+    """Paired test on the same rows."""
+    sensor_interval_seconds: int = Field(30, ge=1)
+    """How often canary_sensor evaluates."""
+
+
 class DriftConfig(_Strict):
     """The drift engine's thresholds and the drift trigger."""
 
@@ -204,6 +255,9 @@ class RetrainConfig(_Strict):
     """Dagster-independent state: normalised batches, mlflow.db, mlruns, the DVC repo."""
     model: ModelConfig
     ingest: IngestConfig = IngestConfig()
+    training: TrainingConfig = TrainingConfig()
+    gates: GatesConfig = GatesConfig()
+    canary: CanaryConfig = CanaryConfig()
     drift: DriftConfig = DriftConfig()
     performance: PerformanceConfig = PerformanceConfig()
     schedule: ScheduleConfig = ScheduleConfig()

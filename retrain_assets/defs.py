@@ -20,6 +20,7 @@ from retrain_assets.resources.storage import LandingStore
 from retrain_assets.schedules import build_weekly_schedule
 from retrain_assets.sensors import (
     build_bootstrap_sensor,
+    build_canary_sensor,
     build_drift_sensor,
     build_landing_sensor,
     build_performance_sensor,
@@ -48,7 +49,9 @@ def build_resources(cfg: RetrainConfig) -> dict[str, dg.ConfigurableResource]:
             ui_url=cfg.mlflow.ui_url,
         ),
         "registry": ModelRegistry(
-            tracking_uri=cfg.tracking_uri, registered_name=cfg.model.registered_name
+            tracking_uri=cfg.tracking_uri,
+            registered_name=cfg.model.registered_name,
+            ui_url=cfg.mlflow.ui_url,
         ),
     }
 
@@ -70,6 +73,7 @@ def build_definitions(cfg: RetrainConfig) -> dg.Definitions:
             build_bootstrap_sensor(cfg, jobs),
             build_drift_sensor(cfg, jobs),
             build_performance_sensor(cfg, jobs),
+            build_canary_sensor(cfg, jobs),
         ],
         schedules=[build_weekly_schedule(cfg, jobs)],
         resources=build_resources(cfg),

@@ -55,3 +55,42 @@ def last_retrain_day(instance: dg.DagsterInstance) -> str | None:
 
 def days_between(earlier: str, later: str) -> int:
     return (dt.date.fromisoformat(later) - dt.date.fromisoformat(earlier)).days
+
+
+def challenger_in_shadow(instance: dg.DagsterInstance) -> str | None:
+    """The version of a gated challenger still waiting for its canary, if any.
+
+    While one is in shadow, soft triggers and the schedule wait: a new retraining would replace it
+    before it ever collected enough labelled rows to be judged."""
+    latest = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("candidate_model")), limit=1
+    ).records
+    if not latest or latest[0].asset_materialization is None:
+        return None
+    meta = latest[0].asset_materialization.metadata
+    if not (meta.get("challenger") and meta["challenger"].value):
+        return None
+    version = str(meta["model_version"].value)
+    judged = instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey("canary_evaluation"), after_storage_id=latest[0].storage_id
+        ),
+        limit=PAGE,
+    ).records
+    for record in judged:  # a canary verdict ends the shadow (a failed one drops the challenger)
+        event = record.asset_materialization
+        judged_version = event.metadata.get("challenger_version") if event else None
+        if judged_version is not None and str(judged_version.value) == version:
+            return None
+    decided = instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey("promoted_model"), after_storage_id=latest[0].storage_id
+        ),
+        limit=PAGE,
+    ).records
+    for record in decided:
+        event = record.asset_materialization
+        decision = event.metadata.get("decision") if event else None
+        if decision is not None and decision.value in ("promote", "drop", "rollback"):
+            return None
+    return version

@@ -8,6 +8,8 @@ from retrain_assets.tags import REASON_TAG
 INGEST_JOB = "ingest_job"
 REFERENCE_JOB = "reference_job"
 RETRAIN_JOB = "retrain_job"
+CANARY_JOB = "canary_job"
+ROLLBACK_JOB = "rollback_job"
 
 
 def build_jobs(daily: dg.PartitionsDefinition) -> dict:
@@ -40,4 +42,30 @@ def build_jobs(daily: dg.PartitionsDefinition) -> dict:
         hooks={end_mlflow_run_on_failure},
         executor_def=dg.in_process_executor,
     )
-    return {job.name: job for job in (ingest_job, reference_job, retrain_job)}
+    canary_job = dg.define_asset_job(
+        CANARY_JOB,
+        selection=dg.AssetSelection.assets(
+            "canary_evaluation", "promoted_model", "reference_profile"
+        ),
+        description="The challenger against the champion on live labelled rows; promotion when "
+        "it is not inferior, and the new champion's reference profile.",
+        tags={REASON_TAG: "canary"},  # champion changes run one at a time with retrainings
+        executor_def=dg.in_process_executor,
+    )
+    rollback_job = dg.define_asset_job(
+        ROLLBACK_JOB,
+        selection=dg.AssetSelection.assets("promoted_model", "reference_profile"),
+        description="Move `champion` back to the version it replaced (set the reason in the "
+        "launchpad); the reference profile follows.",
+        config={
+            "ops": {
+                "promoted_model": {
+                    "config": {"rollback": True, "reason": "rollback from the Dagster UI"}
+                }
+            }
+        },
+        tags={REASON_TAG: "rollback"},
+        executor_def=dg.in_process_executor,
+    )
+    jobs = (ingest_job, reference_job, retrain_job, canary_job, rollback_job)
+    return {job.name: job for job in jobs}

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from retrain_assets.config import RetrainConfig
-from retrain_assets.history import days_between, last_retrain_day
+from retrain_assets.history import challenger_in_shadow, days_between, last_retrain_day
 from retrain_assets.jobs import RETRAIN_JOB
 from retrain_assets.tags import DATA_DAY_TAG, EVIDENCE_TAG, REASON_TAG
 
@@ -28,6 +28,9 @@ def build_weekly_schedule(cfg: RetrainConfig, jobs: dict) -> dg.ScheduleDefiniti
         today = newest.asset_materialization.partition
         if today is None:
             return dg.SkipReason("the newest feature batch has no partition")
+        shadow = challenger_in_shadow(instance)
+        if shadow is not None:
+            return dg.SkipReason(f"challenger v{shadow} is still in its canary")
         last = last_retrain_day(instance)
         age = days_between(last, today) if last else None
         if age is not None and age < limit:

@@ -13,8 +13,13 @@ from pathlib import Path
 import dagster as dg
 
 from retrain_assets.config import RetrainConfig
-from retrain_assets.history import days_between, last_retrain_day, new_materializations
-from retrain_assets.jobs import INGEST_JOB, REFERENCE_JOB, RETRAIN_JOB
+from retrain_assets.history import (
+    challenger_in_shadow,
+    days_between,
+    last_retrain_day,
+    new_materializations,
+)
+from retrain_assets.jobs import CANARY_JOB, INGEST_JOB, REFERENCE_JOB, RETRAIN_JOB
 from retrain_assets.lib.contract import READERS, landing_day
 from retrain_assets.tags import DATA_DAY_TAG, EVIDENCE_TAG, REASON_TAG
 
@@ -192,6 +197,7 @@ def build_drift_sensor(cfg: RetrainConfig, jobs: dict) -> dg.SensorDefinition:
         days: dict[str, list] = state["days"]
         requests: list[dg.RunRequest] = []
         last = last_retrain_day(context.instance)
+        shadow = challenger_in_shadow(context.instance)
         for storage_id, day, meta in new_materializations(
             context.instance, "drift_report", state["after"]
         ):
@@ -204,6 +210,9 @@ def build_drift_sensor(cfg: RetrainConfig, jobs: dict) -> dg.SensorDefinition:
                 continue
             if last is not None and days_between(last, day) < max(cooldown, 1):
                 context.log.info(f"drift on {day} within the cooldown after the retrain of {last}")
+                continue
+            if shadow is not None:
+                context.log.info(f"drift on {day}: challenger v{shadow} is still in its canary")
                 continue
             evidence = (
                 f"{days[day][1]} on {day}; {need} drifted batches in a row ({streak[0]}..{day})"
@@ -232,6 +241,7 @@ def build_performance_sensor(cfg: RetrainConfig, jobs: dict) -> dg.SensorDefinit
         after = int(context.cursor) if context.cursor else None
         requests: list[dg.RunRequest] = []
         last = last_retrain_day(context.instance)
+        shadow = challenger_in_shadow(context.instance)
         for storage_id, day, meta in new_materializations(
             context.instance, "performance_report", after
         ):
@@ -240,6 +250,9 @@ def build_performance_sensor(cfg: RetrainConfig, jobs: dict) -> dg.SensorDefinit
                 continue
             if last is not None and days_between(last, day) < max(cooldown, 1):
                 context.log.info(f"degradation on {day} within the cooldown after {last}")
+                continue
+            if shadow is not None:
+                context.log.info(f"degradation on {day}: challenger v{shadow} is in its canary")
                 continue
             reason = "concept" if meta.get("concept_drift") else "performance"
             evidence = f"{meta.get('reason', '')} on {day}"
@@ -250,3 +263,46 @@ def build_performance_sensor(cfg: RetrainConfig, jobs: dict) -> dg.SensorDefinit
         return requests or dg.SkipReason("no degradation in new performance reports")
 
     return performance_sensor
+
+
+def build_canary_sensor(cfg: RetrainConfig, jobs: dict) -> dg.SensorDefinition:
+    need = cfg.canary.min_rows
+
+    @dg.sensor(
+        name="canary_sensor",
+        minimum_interval_seconds=cfg.canary.sensor_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        job=jobs[CANARY_JOB],
+        description=f"Evaluate the challenger once {need} labelled rows were scored by both it "
+        "and the champion (counted from performance reports).",
+    )
+    def canary_sensor(context: dg.SensorEvaluationContext):
+        state = json.loads(context.cursor) if context.cursor else {"after": None, "rows": {}}
+        requests: list[dg.RunRequest] = []
+        for storage_id, day, meta in new_materializations(
+            context.instance, "performance_report", state["after"]
+        ):
+            state["after"] = storage_id
+            version = str(meta.get("challenger_version", "none"))
+            if version == "none":
+                continue
+            before = state["rows"].get(version, 0)
+            total = before + int(meta.get("challenger_labelled_rows", 0))
+            state["rows"][version] = total
+            if before < need <= total:
+                requests.append(
+                    dg.RunRequest(
+                        run_key=f"canary@v{version}",
+                        job_name=CANARY_JOB,
+                        tags={
+                            REASON_TAG: "canary",
+                            EVIDENCE_TAG: f"{total} labelled shadow rows for v{version} by {day}",
+                            DATA_DAY_TAG: day or "",
+                        },
+                    )
+                )
+        state["rows"] = dict(list(state["rows"].items())[-20:])
+        context.update_cursor(json.dumps(state))
+        return requests or dg.SkipReason("no challenger with enough labelled shadow rows")
+
+    return canary_sensor

@@ -52,6 +52,21 @@ class Project:
     def landing(self) -> Path:
         return self.cfg.data.landing_dir
 
+    def hold_back(self) -> None:
+        """Move every day file out of the landing folder, to be landed day by day."""
+        for kind in ("features", "labels"):
+            staged = self.root / "staged" / kind
+            staged.mkdir(parents=True, exist_ok=True)
+            for path in (self.landing / kind).glob("*.parquet"):
+                path.rename(staged / path.name)
+
+    def land_until(self, day: str) -> None:
+        """Land the held-back files dated up to `day`, as the days go by."""
+        for kind in ("features", "labels"):
+            for path in sorted((self.root / "staged" / kind).glob("*.parquet")):
+                if path.stem <= day:
+                    path.rename(self.landing / kind / path.name)
+
 
 # Evidently's HTML report takes seconds per batch: on only where a test looks at it.
 FAST = {"drift": {"html_report": False}}

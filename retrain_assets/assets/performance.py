@@ -26,6 +26,8 @@ class LiveReport:
     state: dict
     unmatched: int
     other_versions: int
+    challenger_version: str | None = None
+    challenger_rows: int = 0
 
 
 def _days_back(day: str, n: int) -> str:
@@ -72,13 +74,19 @@ def evaluate_day(
     first = _days_back(day, perf.window_days)
     label_days = [d for d in store.batch_days("labels") if first <= d <= day]
     joined_by_day: dict[str, pd.DataFrame] = {}
-    unmatched = other = 0
+    unmatched = other = shadow = 0
+    challenger = None
     for label_day in label_days:
         labels = store.read_batch("labels", label_day)
         joined, missing = join_predictions(labels, predictions, data.id_column, data.target_column)
         current = joined["champion_version"].astype(str) == champion
         if label_day == day:
             unmatched, other = missing, int((~current).sum())
+            if "challenger_version" in joined:  # labelled rows the challenger shadow-scored
+                versions = joined["challenger_version"].dropna().astype(str)
+                if len(versions):
+                    challenger = max(versions, key=int)
+                    shadow = int((versions == challenger).sum())
         joined_by_day[label_day] = joined[current]
     today = joined_by_day.get(day, pd.DataFrame(columns=["y", "score", "day"]))
     today = today.sort_values(["day", data.id_column]) if len(today) else today
@@ -110,7 +118,7 @@ def evaluate_day(
         "page_hinkley": ph.to_dict(),
         "verdict": verdict.to_metadata(),
     }
-    return LiveReport(verdict, state, unmatched, other)
+    return LiveReport(verdict, state, unmatched, other, challenger, shadow)
 
 
 def build_performance_assets(
@@ -152,6 +160,8 @@ def build_performance_assets(
                 "champion_version": champion,
                 "unmatched_labels": report.unmatched,
                 "scored_by_other_versions": report.other_versions,
+                "challenger_version": report.challenger_version or "none",
+                "challenger_labelled_rows": report.challenger_rows,
             }
         )
         yield dg.AssetCheckResult(

@@ -25,6 +25,7 @@ from retrain_assets.lib.estimators import estimator_class
 DAY = "_day"
 SPLIT = "_split"
 TARGET = "_target"
+ORDER = "_order"  # position in time order: the data gate checks test rows come strictly after
 
 
 def join_labels(features: pd.DataFrame, labels: pd.DataFrame, id_column: str) -> pd.DataFrame:
@@ -65,6 +66,7 @@ def assemble(
         n_test = max(1, round(len(rows) * reference_test_share))
         is_test = pd.Series(np.arange(len(rows)) >= len(rows) - n_test)
     rows[SPLIT] = np.where(is_test, "test", "train")
+    rows[ORDER] = np.arange(len(rows))
     return rows
 
 
@@ -132,16 +134,28 @@ def fit_and_evaluate(
     estimator: str = "hist_gradient_boosting",
     params: dict[str, Any] | None = None,
     random_state: int = 0,
+    *,
+    strategy: str = "full",
+    base: Pipeline | None = None,
+    extra_iter: int = 50,
 ) -> FitResult:
-    """Fit on the train split of an assembled set and score its test split."""
+    """Fit the train split of a training set the strategy's way and score its test split.
+
+    ``rows`` holds the rows the strategy selected (a ``_weight`` column is used when present);
+    ``base`` is the champion's pipeline, which the incremental strategy continues."""
+    from retrain_assets.lib.strategies import fit_rows
+
     features = [*numerical, *categorical]
     train = rows[rows[SPLIT] == "train"]
     test = rows[rows[SPLIT] == "test"]
     if train.empty or test.empty:
         raise ValueError(f"need train and test rows, got {len(train)} train / {len(test)} test")
-    pipeline = build_pipeline(numerical, categorical, estimator, params, random_state)
+
+    def factory() -> Pipeline:
+        return build_pipeline(numerical, categorical, estimator, params, random_state)
+
     started = time.perf_counter()
-    pipeline.fit(train[features], train[TARGET].to_numpy())
+    pipeline = fit_rows(factory, train, features, strategy, base=base, extra_iter=extra_iter)
     seconds = time.perf_counter() - started
     auc, loss = evaluate(test[TARGET].to_numpy(), score(pipeline, test[features]))
     return FitResult(
@@ -151,5 +165,5 @@ def fit_and_evaluate(
         len(train),
         len(test),
         seconds,
-        (str(rows[DAY].min()), str(rows[DAY].max())),
+        (str(train[DAY].min()), str(train[DAY].max())),
     )

@@ -35,6 +35,7 @@ def test_code_location_loads_from_env(project: Project, monkeypatch) -> None:
         "training_dataset": "training",
         "candidate_model": "training",
         "promoted_model": "release",
+        "canary_evaluation": "release",
         "reference_profile": "monitoring",
         "drift_report": "monitoring",
         "predictions": "monitoring",
@@ -47,8 +48,13 @@ def test_code_location_loads_from_env(project: Project, monkeypatch) -> None:
         "reference_dataset_schema",
         "drift_report_within_threshold",
         "performance_report_not_degraded",
+        "training_dataset_data_gate",
+        "candidate_model_auc_vs_champion",
+        "candidate_model_p95_latency",
+        "canary_evaluation_non_inferior",
     } <= checks
-    for name in ("landing_sensor", "bootstrap_sensor", "drift_sensor", "performance_sensor"):
+    sensors = ("landing_sensor", "bootstrap_sensor", "drift_sensor", "performance_sensor")
+    for name in (*sensors, "canary_sensor"):
         assert defs.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING
     schedule = defs.resolve_schedule_def("weekly_retrain_schedule")
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
@@ -56,6 +62,8 @@ def test_code_location_loads_from_env(project: Project, monkeypatch) -> None:
         "ingest_job",
         "reference_job",
         "retrain_job",
+        "canary_job",
+        "rollback_job",
     }
 
 

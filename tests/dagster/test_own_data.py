@@ -56,6 +56,7 @@ def _write_feed(root: Path) -> Path:
         "workdir": "../state",
         "model": {"registered_name": "tumour", "estimator": "logistic_regression"},
         "ingest": {"sensor_interval_seconds": 5},
+        "gates": {"min_rows": 200},  # a small data set: the default data gate wants 500 rows
     }
     path = root / "config" / "retrain.yaml"
     path.parent.mkdir()

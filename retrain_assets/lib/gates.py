@@ -1,0 +1,178 @@
+"""The promotion gates' maths: is a candidate good enough, and fast enough, to serve?
+
+Why: a retrained model is registered as a candidate and only becomes a challenger (and later,
+after the shadow canary, the champion) once it passes these gates. Each gate yields a
+:class:`GateResult` carrying the figure, the threshold and a sentence with both, so a failed
+promotion explains itself on the Dagster run page (``to_metadata``) and on the MLflow model
+version (``registry_tags``).
+
+* AUC gate: the candidate must not be clearly worse than the champion on the same held-out rows
+  (a ratio, since AUCs of different problems are not comparable in absolute terms) and never
+  below an absolute floor, which alone applies when there is no champion yet.
+* Latency gate: the p95 of single-row predictions *through the MLflow pyfunc wrapper*, the way
+  a serving endpoint calls the model, since that wrapper (input schema enforcement, DataFrame
+  conversion) often costs more than the estimator.
+
+No Dagster; mlflow is imported only inside :func:`pyfunc_latency_ms` (it is slow to import).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+
+MIN_LATENCY_SAMPLES = 200
+"""A p95 from fewer single-row calls rests on fewer than 10 tail values: too noisy to gate on."""
+
+
+def _fmt(value: float) -> str:
+    """Registry tags are strings; 4 decimals is enough for AUCs and milliseconds alike."""
+    return "nan" if math.isnan(value) else f"{value:.4f}"
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One gate's verdict on one candidate."""
+
+    gate: str
+    """Short name, used in tag keys (``auc``, ``latency``)."""
+    passed: bool
+    value: float
+    """The figure judged (candidate AUC, p95 latency in ms)."""
+    threshold: float
+    """The bound it was judged against (minimum AUC, maximum p95)."""
+    detail: str
+    """Human text with the numbers behind the verdict."""
+
+    def to_metadata(self) -> dict[str, float | str | bool]:
+        """A flat dict of scalars for Dagster metadata, keys prefixed with the gate name."""
+        return {
+            f"{self.gate}_passed": self.passed,
+            f"{self.gate}_value": self.value,
+            f"{self.gate}_threshold": self.threshold,
+            f"{self.gate}_detail": self.detail,
+        }
+
+    def registry_tags(self) -> dict[str, str]:
+        """MLflow model-version tags (string values), e.g. ``gate.auc = passed``."""
+        return {
+            f"gate.{self.gate}": "passed" if self.passed else "failed",
+            f"gate.{self.gate}.value": _fmt(self.value),
+            f"gate.{self.gate}.threshold": _fmt(self.threshold),
+        }
+
+
+def auc_gate(
+    candidate_auc: float,
+    champion_auc: float | None,
+    *,
+    ratio: float = 0.99,
+    floor: float = 0.6,
+) -> GateResult:
+    """Passes iff ``candidate_auc >= floor`` and (no champion or ``>= ratio * champion_auc``).
+
+    ``threshold = max(floor, ratio * champion_auc)`` (``floor`` without a champion). Why a
+    ratio slightly below 1: both AUCs come from the same finite test set, so demanding strict
+    improvement would reject a retrain that is as good as the champion by chance about half the
+    time; the shadow canary then tests non-inferiority on live rows. A NaN candidate AUC (e.g. a
+    single-class test set) fails; so does a NaN champion AUC, since the comparison is then
+    undefined and promoting blind is the costlier mistake.
+    """
+    if ratio <= 0:
+        raise ValueError(f"ratio must be > 0; got {ratio}")
+    if not 0.0 <= floor <= 1.0:
+        raise ValueError(f"floor must be in [0, 1]; got {floor}")
+    candidate = float(candidate_auc)
+    if champion_auc is None:
+        threshold = floor
+        against = f"the floor {floor:.4f} (no champion)"
+    else:
+        champion = float(champion_auc)
+        scaled = ratio * champion
+        threshold = scaled if scaled > floor else floor  # max() with a NaN is order-dependent
+        if math.isnan(champion):
+            threshold = math.nan
+        against = (
+            f"max(floor {floor:.4f}, {ratio:g} x champion {champion:.4f} = {scaled:.4f}) "
+            f"= {threshold:.4f}"
+        )
+
+    if math.isnan(candidate):
+        passed, detail = False, f"candidate AUC is NaN; needs >= {against}"
+    elif math.isnan(threshold):
+        passed, detail = False, f"champion AUC is NaN; cannot compare candidate {candidate:.4f}"
+    else:
+        passed = candidate >= threshold
+        detail = f"candidate {candidate:.4f} {'>=' if passed else '<'} {against}"
+    return GateResult("auc", passed, candidate, threshold, detail)
+
+
+def measure_latency_ms(
+    predict: Callable[[pd.DataFrame], object],
+    rows: pd.DataFrame,
+    n: int = 200,
+    warmup: int = 10,
+) -> NDArray[np.float64]:
+    """Per-call wall times (ms) of ``predict(one-row DataFrame)`` for ``n`` calls.
+
+    Rows are taken in order, cycling through ``rows``. The one-row frames are built before the
+    clock starts (slicing is the caller's cost, not the model's); ``warmup`` untimed calls go
+    first so lazy initialisation (imports, caches, JIT) does not land in the tail. Timed with
+    ``time.perf_counter``, one call at a time, as a serving endpoint handles a request.
+    """
+    if rows.empty:
+        raise ValueError("rows is empty; need at least one row to time predictions")
+    if n < 1 or warmup < 0:
+        raise ValueError(f"n must be >= 1 and warmup >= 0; got n={n}, warmup={warmup}")
+    singles = [rows.iloc[[i]] for i in range(min(len(rows), n + warmup))]
+    for i in range(warmup):
+        predict(singles[i % len(singles)])
+    out = np.empty(n, dtype=np.float64)
+    for i in range(n):
+        frame = singles[(warmup + i) % len(singles)]
+        start = time.perf_counter()
+        predict(frame)
+        out[i] = (time.perf_counter() - start) * 1000.0
+    return out
+
+
+def latency_gate(latencies_ms: ArrayLike, *, max_p95_ms: float = 100.0) -> GateResult:
+    """Passes iff the p95 of single-row latencies is ``<= max_p95_ms``; value = p95 (ms).
+
+    Why p95 and not the mean: the mean hides the occasional slow call that times out a request.
+    Needs at least ``MIN_LATENCY_SAMPLES`` (200) finite samples, else ``ValueError``.
+    """
+    lat = np.asarray(latencies_ms, dtype=np.float64).ravel()
+    if lat.size < MIN_LATENCY_SAMPLES:
+        raise ValueError(
+            f"latency gate needs >= {MIN_LATENCY_SAMPLES} samples for a stable p95; got {lat.size}"
+        )
+    if not np.isfinite(lat).all():
+        raise ValueError("latencies must be finite")
+    p95 = float(np.percentile(lat, 95))
+    passed = p95 <= max_p95_ms
+    detail = (
+        f"p95 {p95:.2f} ms {'<=' if passed else '>'} max {max_p95_ms:.2f} ms over {lat.size} "
+        f"single-row predictions (median {float(np.median(lat)):.2f} ms, "
+        f"max {float(lat.max()):.2f} ms)"
+    )
+    return GateResult("latency", passed, p95, float(max_p95_ms), detail)
+
+
+def pyfunc_latency_ms(model_uri: str, rows: pd.DataFrame, n: int = 200) -> NDArray[np.float64]:
+    """Single-row predict latency (ms) through ``mlflow.pyfunc.load_model(model_uri)``.
+
+    Why pyfunc and not the sklearn object: a serving endpoint calls the pyfunc wrapper, whose
+    schema enforcement and conversions are part of every request's latency. Loading is not
+    timed (an endpoint loads once).
+    """
+    import mlflow.pyfunc
+
+    model = mlflow.pyfunc.load_model(model_uri)
+    return measure_latency_ms(model.predict, rows, n=n)
