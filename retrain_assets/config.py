@@ -171,6 +171,21 @@ class CanaryConfig(_Strict):
     """How often canary_sensor evaluates."""
 
 
+class GuardrailConfig(_Strict):
+    """After a promotion, the previous champion stays in the shadow for a few labelled batches."""
+
+    enabled: bool = True
+    """Roll back automatically when the new champion does worse live."""
+    batches: int = Field(5, ge=1)
+    """Labelled batches after a promotion during which both champions are compared."""
+    margin: float = Field(0.02, ge=0.0, lt=0.5)
+    """Roll back when the new champion's live AUC < the previous one's - margin ..."""
+    min_rows: int = Field(300, ge=10)
+    """... over at least this many rows both scored."""
+    sensor_interval_seconds: int = Field(30, ge=1)
+    """How often guardrail_sensor evaluates."""
+
+
 class DriftConfig(_Strict):
     """The drift engine's thresholds and the drift trigger."""
 
@@ -258,6 +273,7 @@ class RetrainConfig(_Strict):
     training: TrainingConfig = TrainingConfig()
     gates: GatesConfig = GatesConfig()
     canary: CanaryConfig = CanaryConfig()
+    guardrail: GuardrailConfig = GuardrailConfig()
     drift: DriftConfig = DriftConfig()
     performance: PerformanceConfig = PerformanceConfig()
     schedule: ScheduleConfig = ScheduleConfig()

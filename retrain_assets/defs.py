@@ -22,6 +22,7 @@ from retrain_assets.sensors import (
     build_bootstrap_sensor,
     build_canary_sensor,
     build_drift_sensor,
+    build_guardrail_sensor,
     build_landing_sensor,
     build_performance_sensor,
 )
@@ -74,6 +75,7 @@ def build_definitions(cfg: RetrainConfig) -> dg.Definitions:
             build_drift_sensor(cfg, jobs),
             build_performance_sensor(cfg, jobs),
             build_canary_sensor(cfg, jobs),
+            build_guardrail_sensor(cfg, jobs),
         ],
         schedules=[build_weekly_schedule(cfg, jobs)],
         resources=build_resources(cfg),

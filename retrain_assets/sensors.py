@@ -19,7 +19,7 @@ from retrain_assets.history import (
     last_retrain_day,
     new_materializations,
 )
-from retrain_assets.jobs import CANARY_JOB, INGEST_JOB, REFERENCE_JOB, RETRAIN_JOB
+from retrain_assets.jobs import CANARY_JOB, INGEST_JOB, REFERENCE_JOB, RETRAIN_JOB, ROLLBACK_JOB
 from retrain_assets.lib.contract import READERS, landing_day
 from retrain_assets.tags import DATA_DAY_TAG, EVIDENCE_TAG, REASON_TAG
 
@@ -306,3 +306,41 @@ def build_canary_sensor(cfg: RetrainConfig, jobs: dict) -> dg.SensorDefinition:
         return requests or dg.SkipReason("no challenger with enough labelled shadow rows")
 
     return canary_sensor
+
+
+def build_guardrail_sensor(cfg: RetrainConfig, jobs: dict) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="guardrail_sensor",
+        minimum_interval_seconds=cfg.guardrail.sensor_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING
+        if cfg.guardrail.enabled
+        else dg.DefaultSensorStatus.STOPPED,
+        job=jobs[ROLLBACK_JOB],
+        description=f"Roll back when, in the first {cfg.guardrail.batches} labelled batches "
+        "after a promotion, the new champion does worse than the previous one on the same rows.",
+    )
+    def guardrail_sensor(context: dg.SensorEvaluationContext):
+        after = int(context.cursor) if context.cursor else None
+        requests: list[dg.RunRequest] = []
+        for storage_id, day, meta in new_materializations(
+            context.instance, "performance_report", after
+        ):
+            after = storage_id
+            if not meta.get("guardrail_regression"):
+                continue
+            champion = str(meta.get("champion_version"))
+            reason = f"guardrail on {day}: {meta.get('guardrail_reason', '')}"
+            config = {"rollback": True, "reason": reason[:500], "requested_by": "guardrail_sensor"}
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"guardrail@v{champion}",
+                    job_name=ROLLBACK_JOB,
+                    run_config={"ops": {"promoted_model": {"config": config}}},
+                    tags={REASON_TAG: "rollback", EVIDENCE_TAG: reason[:1000]},
+                )
+            )
+        if after is not None:
+            context.update_cursor(str(after))
+        return requests or dg.SkipReason("no post-promotion regression")
+
+    return guardrail_sensor

@@ -114,6 +114,7 @@ def run_requests(
                 partition_key=request.partition_key,
                 asset_selection=request.asset_selection,
                 tags=request.tags,
+                run_config=request.run_config or {},
                 raise_on_error=False,
             )
         )

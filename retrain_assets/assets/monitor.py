@@ -12,7 +12,7 @@ from retrain_assets.resources.dvc import DvcRepository
 from retrain_assets.resources.registry import ModelRegistry
 from retrain_assets.resources.storage import LandingStore, write_parquet_atomic
 
-CHAMPION, CHALLENGER = "champion", "challenger"
+CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous_champion"
 PROFILE_DIR = ("monitoring", "reference_profile")
 REFERENCE_SAMPLE = ("monitoring", "reference_sample.parquet")
 
@@ -160,7 +160,7 @@ def build_monitor_assets(
         batch = store.read_batch("features", day)
         out = pd.DataFrame({data.id_column: batch[data.id_column]})
         versions = {}
-        for alias in (CHAMPION, CHALLENGER):
+        for alias in (CHAMPION, CHALLENGER, PREVIOUS):
             version = registry.alias_version(alias)
             if version is None:
                 if alias == CHAMPION:

@@ -14,7 +14,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from retrain_assets.assets.monitor import CHAMPION, write_json_atomic
+from retrain_assets.assets.monitor import CHAMPION, PREVIOUS, write_json_atomic
 from retrain_assets.config import RetrainConfig
 from retrain_assets.resources.registry import ModelRegistry
 from retrain_assets.resources.storage import LandingStore
@@ -28,6 +28,7 @@ class LiveReport:
     other_versions: int
     challenger_version: str | None = None
     challenger_rows: int = 0
+    guardrail: Any = None  # lib.guardrail.GuardrailVerdict while the previous champion is shadowed
 
 
 def _days_back(day: str, n: int) -> str:
@@ -112,13 +113,39 @@ def evaluate_day(
         drift_share=drift_share,
         detector_alarm=ph.alarm,
     )
+    guardrail = _guardrail(cfg, joined_by_day)
     state = {
         "day": day,
         "champion_version": champion,
         "page_hinkley": ph.to_dict(),
         "verdict": verdict.to_metadata(),
     }
-    return LiveReport(verdict, state, unmatched, other, challenger, shadow)
+    return LiveReport(verdict, state, unmatched, other, challenger, shadow, guardrail)
+
+
+def _guardrail(cfg: RetrainConfig, joined_by_day: dict[str, pd.DataFrame]) -> Any:
+    """The new champion against the previous one on the window's rows both of them scored."""
+    from retrain_assets.lib.guardrail import assess_guardrail
+
+    frames = [
+        f[f["previous_champion_score"].notna()]
+        for f in joined_by_day.values()
+        if "previous_champion_score" in f
+    ]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return None
+    rows = pd.concat(frames, ignore_index=True)
+    g = cfg.guardrail
+    return assess_guardrail(
+        rows["y"].to_numpy(),
+        rows["score"].to_numpy(),
+        rows["previous_champion_score"].to_numpy(),
+        batches=len(frames),
+        max_batches=g.batches,
+        margin=g.margin,
+        min_rows=g.min_rows,
+    )
 
 
 def build_performance_assets(
@@ -154,6 +181,17 @@ def build_performance_assets(
         report = evaluate_day(store, cfg, day, champion, float(baseline) if baseline else None)
         write_json_atomic(report.state, store.path_for("monitoring", "performance", f"{day}.json"))
         verdict = report.verdict
+        guard = report.guardrail
+        guard_meta: dict[str, dg.RawMetadataValue] = {"guardrail_regression": False}
+        if guard is not None:
+            guard_meta = {
+                "guardrail_regression": guard.regression,
+                "guardrail_reason": guard.reason,
+                "guardrail_rows": guard.n_rows,
+                "previous_champion_auc": guard.previous_auc,
+            }
+            if guard.done and not guard.regression:
+                registry.delete_alias(PREVIOUS)  # watch over: stop scoring the old champion
         yield dg.MaterializeResult(
             metadata={
                 **verdict.to_metadata(),
@@ -162,6 +200,7 @@ def build_performance_assets(
                 "scored_by_other_versions": report.other_versions,
                 "challenger_version": report.challenger_version or "none",
                 "challenger_labelled_rows": report.challenger_rows,
+                **guard_meta,
             }
         )
         yield dg.AssetCheckResult(

@@ -15,7 +15,7 @@ from retrain_assets.config import RetrainConfig
 from retrain_assets.resources.registry import ModelRegistry
 from retrain_assets.resources.storage import LandingStore
 
-CHAMPION, CHALLENGER = "champion", "challenger"
+CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous_champion"
 CANARY_CHECK = "canary_evaluation_non_inferior"
 
 
@@ -128,6 +128,7 @@ def build_release_assets(cfg: RetrainConfig) -> list[dg.AssetsDefinition]:
             if not previous:
                 raise dg.Failure(f"champion v{champion} records no previous champion")
             registry.set_alias(CHAMPION, previous)
+            registry.delete_alias(PREVIOUS)
             registry.tag_version(
                 champion,
                 {
@@ -167,6 +168,8 @@ def build_release_assets(cfg: RetrainConfig) -> list[dg.AssetsDefinition]:
             promoted = {"promoted_at": stamp, "promoted_by_run": context.run_id}
             if champion:
                 promoted[promotion.PREVIOUS_TAG] = champion
+                if cfg.guardrail.enabled:  # scored in the shadow until the guardrail is done
+                    registry.set_alias(PREVIOUS, champion)
             registry.tag_version(challenger, promoted)
             new = challenger
             if tags.get("champion_test_auc"):  # both scored on the candidate's test set

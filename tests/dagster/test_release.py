@@ -203,3 +203,33 @@ class _Shared:
 
     def __exit__(self, *exc) -> None:
         return None
+
+
+def test_guardrail_rolls_back_a_promotion_that_does_worse_live(tmp_path: Path, instance) -> None:
+    # Gates loose enough to let a model trained on shuffled labels through: the planted regression.
+    project = _project(
+        tmp_path,
+        canary={"mode": "none"},
+        gates={"auc_ratio": 0.5, "auc_floor": 0.0},
+        guardrail={"min_rows": 300, "margin": 0.02},
+    )
+    project.hold_back()
+    loop = Loop(project, instance)
+    loop.settle(BOOT)
+    reference = project.cfg.workdir / "batches" / "reference.parquet"
+    frame = pd.read_parquet(reference)
+    frame["defaulted"] = np.random.default_rng(1).permutation(frame["defaulted"].to_numpy())
+    frame.to_parquet(reference, index=False)
+    assert _retrain(project, instance).success
+    assert _alias(project, "champion") == "2" and _alias(project, "previous_champion") == "1"
+
+    sensors = ("landing_sensor", "guardrail_sensor")
+    for i in range(3):
+        project.land_until(_day(i))
+        loop.settle(sensors)
+    rollbacks = [r for r in loop.results if r.dagster_run.job_name == "rollback_job"]
+    assert len(rollbacks) == 1 and rollbacks[0].success
+    assert "guardrail" in rollbacks[0].dagster_run.tags["retrain/evidence"]
+    assert _alias(project, "champion") == "1" and _alias(project, "previous_champion") is None
+    tags = _tags(project, "2")
+    assert tags["rollback.by"] == "guardrail_sensor" and "regression" in tags["rollback.reason"]
