@@ -6,6 +6,7 @@ import warnings
 
 import dagster as dg
 
+from retrain_assets.assets.history import build_history_assets
 from retrain_assets.assets.ingest import build_ingest_assets
 from retrain_assets.assets.monitor import build_monitor_assets
 from retrain_assets.assets.performance import build_performance_assets
@@ -67,6 +68,7 @@ def build_definitions(cfg: RetrainConfig) -> dg.Definitions:
             *build_release_assets(cfg),
             *build_monitor_assets(cfg, daily),
             *build_performance_assets(cfg, daily),
+            *build_history_assets(cfg),
         ],
         jobs=list(jobs.values()),
         sensors=[

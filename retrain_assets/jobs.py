@@ -33,7 +33,11 @@ def build_jobs(daily: dg.PartitionsDefinition) -> dict:
     retrain_job = dg.define_asset_job(
         RETRAIN_JOB,
         selection=dg.AssetSelection.assets(
-            "training_dataset", "candidate_model", "promoted_model", "reference_profile"
+            "training_dataset",
+            "candidate_model",
+            "promoted_model",
+            "reference_profile",
+            "model_history",
         ),
         description="One retraining cycle: training set, candidate, promotion, and the champion's "
         "reference profile. One MLflow run.",
@@ -45,7 +49,7 @@ def build_jobs(daily: dg.PartitionsDefinition) -> dict:
     canary_job = dg.define_asset_job(
         CANARY_JOB,
         selection=dg.AssetSelection.assets(
-            "canary_evaluation", "promoted_model", "reference_profile"
+            "canary_evaluation", "promoted_model", "reference_profile", "model_history"
         ),
         description="The challenger against the champion on live labelled rows; promotion when "
         "it is not inferior, and the new champion's reference profile.",
@@ -54,7 +58,7 @@ def build_jobs(daily: dg.PartitionsDefinition) -> dict:
     )
     rollback_job = dg.define_asset_job(
         ROLLBACK_JOB,
-        selection=dg.AssetSelection.assets("promoted_model", "reference_profile"),
+        selection=dg.AssetSelection.assets("promoted_model", "reference_profile", "model_history"),
         description="Move `champion` back to the version it replaced (set the reason in the "
         "launchpad); the reference profile follows.",
         config={

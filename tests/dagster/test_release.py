@@ -190,6 +190,12 @@ def test_shadow_challenger_is_promoted_by_the_canary_then_rolled_back(
     assert _alias(project, "champion") == "1"
     tags = _tags(project, challenger)
     assert tags["rollback.reason"] == "planted regression" and tags["rollback.by"] == "tester"
+    # The rollback run also refreshed the model's history: days, cycles, a chart.
+    history = instance.get_latest_materialization_event(dg.AssetKey("model_history"))
+    meta = {k: v.value for k, v in history.asset_materialization.metadata.items()}
+    assert meta["days"] >= 10 and meta["retraining_cycles"] >= 2
+    assert Path(meta["chart"]).read_bytes().startswith(b"\x89PNG")
+    assert "rolled_back_to" in meta["history"] or "| 1 " in meta["history"]
 
 
 class _Shared:
