@@ -36,6 +36,7 @@ def test_code_location_loads_from_env(project: Project, monkeypatch) -> None:
         "candidate_model": "training",
         "promoted_model": "release",
         "canary_evaluation": "release",
+        "model_history": "release",
         "reference_profile": "monitoring",
         "drift_report": "monitoring",
         "predictions": "monitoring",
@@ -54,7 +55,7 @@ def test_code_location_loads_from_env(project: Project, monkeypatch) -> None:
         "canary_evaluation_non_inferior",
     } <= checks
     sensors = ("landing_sensor", "bootstrap_sensor", "drift_sensor", "performance_sensor")
-    for name in (*sensors, "canary_sensor"):
+    for name in (*sensors, "canary_sensor", "guardrail_sensor"):
         assert defs.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING
     schedule = defs.resolve_schedule_def("weekly_retrain_schedule")
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
