@@ -30,7 +30,12 @@ def _simulate(args: argparse.Namespace) -> int:
 def _dev(args: argparse.Namespace) -> int:
     from retrain_assets import dev
 
-    return dev.run(host=args.host, port=args.port, mlflow_port=args.mlflow_port)
+    return dev.run(
+        host=args.host,
+        port=args.port,
+        mlflow_port=args.mlflow_port,
+        feed_interval=args.feed_interval,
+    )
 
 
 def _rollback(args: argparse.Namespace) -> int:
@@ -89,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--host", default="127.0.0.1", help="bind address (default: localhost only)")
     d.add_argument("--port", type=int, default=3000, help="Dagster UI port")
     d.add_argument("--mlflow-port", type=int, default=5000, help="MLflow UI port")
+    d.add_argument(
+        "--feed-interval", type=float, default=20.0, help="seconds between demo days landing"
+    )
     d.set_defaults(func=_dev)
     r = sub.add_parser("rollback", help="move the champion back to the version it replaced")
     r.add_argument("--reason", required=True, help="recorded on the version and the run")

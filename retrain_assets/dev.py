@@ -11,12 +11,25 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
+import yaml
+
 from retrain_assets.config import ENV_VAR, config_path, load_config
+from retrain_assets.lib import feed
 from retrain_assets.lib import simulate as sim
 
 DEMO_DIR = Path("demo")
+STAGED = "feed"  # demo/feed: the simulated days not landed yet
+# The demo reacts within seconds of a landing, not every 30 s as a production default would.
+DEMO_SETTINGS = {
+    "ingest": {"sensor_interval_seconds": 5},
+    "drift": {"sensor_interval_seconds": 10},
+    "performance": {"sensor_interval_seconds": 10},
+    "canary": {"sensor_interval_seconds": 10},
+    "guardrail": {"sensor_interval_seconds": 10},
+}
 DEMO_SPEC = sim.SimulationSpec(
     days=30, rows_per_day=1000, drift="abrupt", drift_day=10, label_delay=2
 )
@@ -46,12 +59,25 @@ def _stop(child: subprocess.Popen) -> None:
 
 
 def ensure_demo_data(out: Path = DEMO_DIR) -> bool:
-    """Simulate the demo feed when its landing folder is empty; True when it did."""
-    features = out / "landing" / "features"
-    if features.is_dir() and any(features.iterdir()):
+    """Simulate the demo feed when neither its landing folder nor its staging folder holds a day;
+    the days are held back, to be landed one by one. True when it simulated."""
+    landed = out / "landing" / "features"
+    if (landed.is_dir() and any(landed.iterdir())) or feed.pending_days(out / STAGED):
         return False
     sim.simulate(out, DEMO_SPEC, overwrite=True)
+    config = out / "retrain.yaml"
+    config.write_text(yaml.safe_dump({**yaml.safe_load(config.read_text()), **DEMO_SETTINGS}))
+    feed.hold_back(out / "landing", out / STAGED)
     return True
+
+
+def run_feed(out: Path, interval: float, stop: threading.Event) -> None:
+    """Land one held-back day every `interval` seconds until none is left or `stop` is set."""
+    while not stop.wait(interval):
+        day = feed.land_next(out / STAGED, out / "landing")
+        if day is None:
+            return
+        print(f"demo feed: landed {day}", file=sys.stderr)
 
 
 def _tool(name: str) -> str:
@@ -64,11 +90,18 @@ def _spawn(cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen(cmd, env=env, preexec_fn=_default_signals, start_new_session=True)
 
 
-def run(host: str = "127.0.0.1", port: int = 3000, mlflow_port: int = 5000) -> int:
+def run(
+    host: str = "127.0.0.1", port: int = 3000, mlflow_port: int = 5000, feed_interval: float = 20.0
+) -> int:
+    stop = threading.Event()
     if not os.environ.get(ENV_VAR):
         if ensure_demo_data():
             print(f"simulated the demo feed into {DEMO_DIR.resolve()}", file=sys.stderr)
         os.environ[ENV_VAR] = str(config_path())
+        if feed.pending_days(DEMO_DIR / STAGED):
+            threading.Thread(
+                target=run_feed, args=(DEMO_DIR, feed_interval, stop), daemon=True
+            ).start()
     cfg = load_config()
     cfg.workdir.mkdir(parents=True, exist_ok=True)
     from retrain_assets.resources.mlflow import ensure_experiment
@@ -99,5 +132,6 @@ def run(host: str = "127.0.0.1", port: int = 3000, mlflow_port: int = 5000) -> i
     except KeyboardInterrupt:
         return 130
     finally:
+        stop.set()
         for child in reversed(children):
             _stop(child)

@@ -1,13 +1,15 @@
 """The console script is the user's first contact: `simulate` must write a feed that the config
-loader accepts as it is, and `make dev`'s demo step must simulate only into an empty folder."""
+loader accepts as it is, and `make dev`'s demo feed must land its days one at a time."""
 
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 from retrain_assets import cli, dev
 from retrain_assets.config import load_config
+from retrain_assets.lib import feed
 
 
 def test_simulate_command_writes_a_loadable_feed(tmp_path: Path, capsys) -> None:
@@ -28,12 +30,23 @@ def test_simulate_command_writes_a_loadable_feed(tmp_path: Path, capsys) -> None
     assert sorted(p.stem for p in (out / "landing" / "labels").glob("*.parquet"))[0] == "2024-05-02"
 
 
-def test_demo_data_is_simulated_only_when_the_landing_folder_is_empty(tmp_path: Path) -> None:
+def test_demo_data_is_held_back_and_landed_one_day_at_a_time(tmp_path: Path) -> None:
     demo = tmp_path / "demo"
     assert dev.ensure_demo_data(demo) is True
-    first = sorted((demo / "landing" / "features").iterdir())
-    stamp = first[0].stat().st_mtime_ns
-    assert dev.ensure_demo_data(demo) is False
-    assert first[0].stat().st_mtime_ns == stamp
+    landing, staged = demo / "landing", demo / dev.STAGED
+    assert (landing / "reference.parquet").is_file()
+    assert not list((landing / "features").iterdir())  # every day waits in the feed
+    days = feed.pending_days(staged)
+    assert len(days) == dev.DEMO_SPEC.days + dev.DEMO_SPEC.label_delay
+    assert dev.ensure_demo_data(demo) is False  # a restart keeps the feed where it was
+
+    assert feed.land_next(staged, landing) == days[0]
+    assert [p.stem for p in (landing / "features").iterdir()] == [days[0]]
+    assert feed.pending_days(staged) == days[1:]
     cfg = load_config(demo / "retrain.yaml")
-    assert cfg.data.landing_dir == demo / "landing"
+    assert cfg.data.landing_dir == landing and cfg.ingest.sensor_interval_seconds == 5
+
+    stop = threading.Event()
+    dev.run_feed(demo, 0.001, stop)  # lands the rest, then returns
+    assert feed.pending_days(staged) == []
+    assert len(list((landing / "features").iterdir())) == dev.DEMO_SPEC.days
