@@ -11,40 +11,26 @@ import dagster as dg
 import pandas as pd
 
 from retrain_assets.config import RetrainConfig
+from retrain_assets.history import new_materializations
 from retrain_assets.jobs import RETRAIN_JOB
 from retrain_assets.resources.registry import ModelRegistry
 from retrain_assets.resources.storage import LandingStore
 from retrain_assets.tags import DATA_DAY_TAG, REASON_TAG
-
-PAGE = 1000
-
-
-def _events(instance: dg.DagsterInstance, asset: str) -> list[tuple[int, str | None, dict]]:
-    out, cursor = [], None
-    while True:
-        page = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), after_storage_id=cursor),
-            limit=PAGE,
-            ascending=True,
-        )
-        for record in page.records:
-            event = record.asset_materialization
-            if event is not None:
-                meta = {k: v.value for k, v in event.metadata.items()}
-                out.append((record.storage_id, event.partition, meta))
-            cursor = record.storage_id
-        if not page.has_more:
-            return out
 
 
 def daily_facts(instance: dg.DagsterInstance) -> list[dict[str, Any]]:
     """Per-day dicts for lib.model_history.history_frame, from Dagster's records."""
     days: list[dict[str, Any]] = []
     latest_day = None
+    sources = {
+        "performance": "performance_report",
+        "drift": "drift_report",
+        "release": "promoted_model",
+    }
     timeline = sorted(
-        [(sid, "performance", p, m) for sid, p, m in _events(instance, "performance_report")]
-        + [(sid, "drift", p, m) for sid, p, m in _events(instance, "drift_report")]
-        + [(sid, "release", p, m) for sid, p, m in _events(instance, "promoted_model")]
+        (storage_id, kind, day, meta)
+        for kind, asset in sources.items()
+        for storage_id, day, meta in new_materializations(instance, asset, None)
     )
     for _, kind, day, meta in timeline:
         if day is not None:
