@@ -68,8 +68,9 @@ class Project:
                     path.rename(self.landing / kind / path.name)
 
 
-# Evidently's HTML report takes seconds per batch: on only where a test looks at it.
-FAST = {"drift": {"html_report": False}}
+# Evidently's HTML report takes seconds per batch: on only where a test looks at it. The latency
+# gate is wall-clock: a loaded test machine must not fail unrelated tests (it has its own tests).
+FAST = {"drift": {"html_report": False}, "gates": {"max_p95_latency_ms": 5000}}
 
 
 def _merge(base: dict, extra: dict) -> dict:
@@ -85,7 +86,8 @@ def make_project(
     """Simulate a feed into root and load its retrain.yaml, with config overrides merged in."""
     sim.simulate(root, spec)
     path = root / "retrain.yaml"
-    path.write_text(yaml.safe_dump(_merge(yaml.safe_load(path.read_text()), overrides or FAST)))
+    config = _merge(_merge(yaml.safe_load(path.read_text()), FAST), overrides or {})
+    path.write_text(yaml.safe_dump(config))
     cfg = load_config(path)
     return Project(root, cfg, build_definitions(cfg))
 
