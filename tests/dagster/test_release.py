@@ -239,3 +239,20 @@ def test_guardrail_rolls_back_a_promotion_that_does_worse_live(tmp_path: Path, i
     assert _alias(project, "champion") == "1" and _alias(project, "previous_champion") is None
     tags = _tags(project, "2")
     assert tags["rollback.by"] == "guardrail_sensor" and "regression" in tags["rollback.reason"]
+
+
+def test_incremental_strategy_continues_the_champion_on_new_rows(tmp_path: Path, instance) -> None:
+    # What is under test is the mechanism, not whether continuing beats refitting here.
+    project = _project(tmp_path, canary={"mode": "none"}, gates={"auc_ratio": 0.5})
+    Loop(project, instance).settle(BOOT)  # bootstrap on the reference, then every day ingested
+    result = _retrain(
+        project, instance, {"ops": {"training_dataset": {"config": {"strategy": "incremental"}}}}
+    )
+    assert result.success, failure_message(result)
+    training = instance.get_latest_materialization_event(dg.AssetKey("training_dataset"))
+    meta = {k: v.value for k, v in training.asset_materialization.metadata.items()}
+    assert meta["strategy"] == "incremental"
+    assert meta["window"].split("..")[0] > _tags(project, "1")["data_until"]  # only new rows
+    run = _client(project).get_run(_client(project).get_model_version("car_loan", "2").run_id)
+    assert run.data.params["strategy"] == "incremental"
+    assert run.data.params["strategy.since_day"] == _tags(project, "1")["data_until"]
