@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-CHAMPION = "champion"
-CHALLENGER = "challenger"
 MODEL_ARTIFACT = "model"
 # The only non-default types our pipelines contain (checked by a save/load round trip in tests).
 TRUSTED_TYPES = [
@@ -66,24 +64,6 @@ def log_and_register(
     return LoggedModel(
         registered_name, version, info.run_id, f"models:/{registered_name}/{version}"
     )
-
-
-def alias_version(name: str, alias: str) -> str | None:
-    """The version an alias points at, or None."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    client = mlflow.MlflowClient()
-    try:
-        return str(client.get_model_version_by_alias(name, alias).version)
-    except MlflowException:
-        return None
-
-
-def set_alias(name: str, alias: str, version: str) -> None:
-    import mlflow
-
-    mlflow.MlflowClient().set_registered_model_alias(name, alias, version)
 
 
 def load_model(name: str, alias_or_version: str) -> Any:

@@ -6,7 +6,6 @@ goes under the workdir, written atomically so a killed run never leaves half a f
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import tempfile
 from pathlib import Path
@@ -71,7 +70,3 @@ class LandingStore(dg.ConfigurableResource):
         path = Path(self.workdir).joinpath(*parts)
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
-
-
-def parse_day(day: str) -> dt.date:
-    return dt.date.fromisoformat(day)
