@@ -1,0 +1,135 @@
+"""The loop as users meet it: the real `dagster dev` (webserver + daemon) on a free localhost port
+with its own DAGSTER_HOME, a simulated feed landing, and nothing but the daemon's sensors driving
+it. Polled through the GraphQL API until the landing runs succeeded, drift reports and their checks
+exist, a drift-tagged retraining finished and MLflow's `champion` alias moved. Bounded in time; it
+stops what it started."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from retrain_assets.lib import simulate as sim
+
+REPO = Path(__file__).resolve().parents[2]
+DEADLINE_S = 480
+RUNS = """{ runsOrError(limit: 300) { ... on Runs { results { jobName status
+  tags { key value } } } } }"""
+CHECKS = """{ assetCheckExecutions(assetKey: {path: ["drift_report"]},
+  checkName: "drift_report_within_threshold", limit: 50) { status } }"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=20) as response:
+        return json.loads(response.read())["data"]
+
+
+def _feed(root: Path) -> Path:
+    today = dt.date.today()
+    spec = sim.SimulationSpec(
+        days=6, rows_per_day=300, drift="abrupt", drift_day=2, label_delay=1, seed=3,
+        start_date=today - dt.timedelta(days=10), reference_rows=2000,
+    )  # fmt: skip
+    sim.simulate(root, dataclasses.replace(spec))
+    path = root / "retrain.yaml"
+    config = yaml.safe_load(path.read_text())
+    fast = {"sensor_interval_seconds": 2}
+    config.update(
+        ingest=fast,
+        drift={**fast, "html_report": False, "cooldown_days": 1},
+        performance=fast,
+        canary={**fast, "mode": "none"},
+        guardrail={**fast, "enabled": False},
+        gates={"max_p95_latency_ms": 5000},  # wall-clock on a busy 2-core box: not under test
+    )
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture
+def daemon(tmp_path: Path):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    config = _feed(tmp_path / "feed")
+    port = _free_port()
+    env = {**os.environ, "DAGSTER_HOME": str(home), "RETRAIN_CONFIG": str(config)}
+    log = (tmp_path / "dagster_dev.log").open("w")
+    dagster = Path(sys.executable).with_name("dagster")
+    process = subprocess.Popen(
+        [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port),
+         "-m", "retrain_assets.definitions"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=lambda: (signal.signal(signal.SIGINT, signal.SIG_DFL),
+                            signal.signal(signal.SIGTERM, signal.SIG_DFL)),
+    )  # fmt: skip
+    try:
+        yield port, config
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
+
+
+def test_the_daemon_runs_the_loop(daemon) -> None:
+    port, config = daemon
+    tracking = f"sqlite:///{config.parent / '.retrain' / 'mlflow.db'}"
+    started, state = time.monotonic(), "starting"
+    while time.monotonic() - started < DEADLINE_S:
+        time.sleep(5)
+        try:
+            runs = _graphql(port, RUNS)["runsOrError"]["results"]
+        except OSError:
+            continue  # the webserver is still starting
+        tags = [{t["key"]: t["value"] for t in r["tags"]} for r in runs]
+        landed = [r for r, t in zip(runs, tags, strict=True) if "landing/file" in t]
+        drift_runs = [
+            r for r, t in zip(runs, tags, strict=True)
+            if r["jobName"] == "retrain_job" and t.get("retrain/reason") == "drift"
+        ]  # fmt: skip
+        state = f"{len(runs)} runs, {len(landed)} landing, {len(drift_runs)} drift retrains"
+        done = {"SUCCESS", "FAILURE", "CANCELED"}
+        if not any(r["status"] == "SUCCESS" for r in drift_runs) or len(landed) < 13:
+            continue
+        if any(r["status"] not in done for r in landed):
+            continue
+        assert len(landed) >= 13 and all(r["status"] == "SUCCESS" for r in landed), state
+        checks = _graphql(port, CHECKS)["assetCheckExecutions"]
+        assert {c["status"] for c in checks} >= {"SUCCEEDED", "FAILED"}  # clean days, drifted days
+        client = MlflowClient(tracking)
+        assert str(client.get_model_version_by_alias("car_loan", "champion").version) != "1"
+        evidence = next(t for r, t in zip(runs, tags, strict=True) if r in drift_runs)[
+            "retrain/evidence"
+        ]
+        assert "drifted batches in a row" in evidence
+        return
+    pytest.fail(f"the loop did not complete within {DEADLINE_S} s: {state}")
