@@ -131,5 +131,43 @@ def test_the_daemon_runs_the_loop(daemon) -> None:
             "retrain/evidence"
         ]
         assert "drifted batches in a row" in evidence
+        _look_at_the_ui(port)
         return
     pytest.fail(f"the loop did not complete within {DEADLINE_S} s: {state}")
+
+
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+def _look_at_the_ui(port: int) -> None:
+    """What a user sees, in a real browser: the asset list, the drift report's warned check."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    base = f"http://127.0.0.1:{port}"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1100})
+        page.goto(f"{base}/assets")
+        skip = page.get_by_role("button", name="Skip")  # the first visit's community dialog
+        skip.first.wait_for(timeout=30_000)
+        skip.first.click()
+        for asset in ("drift_report", "candidate_model", "promoted_model", "feature_batch"):
+            page.get_by_text(asset, exact=True).first.wait_for(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "assets.png"))
+        page.goto(f"{base}/assets/drift_report?view=checks")
+        page.get_by_text("drift_report_within_threshold").first.wait_for(timeout=30_000)
+        page.get_by_text("Failed").first.wait_for(timeout=30_000)  # a drifted day's warning
+        page.get_by_text("max_psi").first.wait_for(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "drift_report_checks.png"))
+        page.goto(f"{base}/assets/promoted_model")
+        page.get_by_text("new_version").first.wait_for(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "promoted_model.png"))
+        browser.close()
