@@ -62,6 +62,16 @@ def _retrain_request(key: str, reason: str, evidence: str, day: str) -> dg.RunRe
     )
 
 
+def _held_back(day: str, last: str | None, cooldown: int, shadow: str | None) -> str | None:
+    """Why a soft trigger must not retrain on `day` (None when it may): within the cooldown of the
+    last retraining (at most one per data day), or a challenger still in its canary."""
+    if last is not None and days_between(last, day) < max(cooldown, 1):
+        return f"within the {cooldown}-day cooldown after the retraining of {last}"
+    if shadow is not None:
+        return f"challenger v{shadow} is still in its canary"
+    return None
+
+
 def _features_in_flight(instance: dg.DagsterInstance) -> str | None:
     """The oldest day whose feature ingest run is queued or running (labels wait behind it)."""
     records = instance.get_run_records(
@@ -208,11 +218,9 @@ def build_drift_sensor(cfg: RetrainConfig, jobs: dict) -> dg.SensorDefinition:
             streak = sorted(d for d in days if d <= day)[-need:]
             if len(streak) < need or not all(days[d][0] for d in streak):
                 continue
-            if last is not None and days_between(last, day) < max(cooldown, 1):
-                context.log.info(f"drift on {day} within the cooldown after the retrain of {last}")
-                continue
-            if shadow is not None:
-                context.log.info(f"drift on {day}: challenger v{shadow} is still in its canary")
+            held = _held_back(day, last, cooldown, shadow)
+            if held:
+                context.log.info(f"drift on {day}: {held}")
                 continue
             evidence = (
                 f"{days[day][1]} on {day}; {need} drifted batches in a row ({streak[0]}..{day})"
@@ -248,11 +256,9 @@ def build_performance_sensor(cfg: RetrainConfig, jobs: dict) -> dg.SensorDefinit
             after = storage_id
             if day is None or not (meta.get("degraded") or meta.get("concept_drift")):
                 continue
-            if last is not None and days_between(last, day) < max(cooldown, 1):
-                context.log.info(f"degradation on {day} within the cooldown after {last}")
-                continue
-            if shadow is not None:
-                context.log.info(f"degradation on {day}: challenger v{shadow} is in its canary")
+            held = _held_back(day, last, cooldown, shadow)
+            if held:
+                context.log.info(f"degradation on {day}: {held}")
                 continue
             reason = "concept" if meta.get("concept_drift") else "performance"
             evidence = f"{meta.get('reason', '')} on {day}"
