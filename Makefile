@@ -9,7 +9,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DAGSTER_DISABLE_TELEMETRY := 1
 
-.PHONY: install dev test lint format clean
+.PHONY: install dev test lint format docs clean
 
 install: $(VENV)/.installed
 
@@ -39,6 +39,10 @@ lint: install
 format: install
 	$(VENV)/bin/ruff check --fix retrain_assets tests
 	$(VENV)/bin/ruff format retrain_assets tests
+
+# The README's configuration reference, regenerated from the pydantic models in config.py.
+docs: install
+	$(PY) -m retrain_assets.config_doc --write README.md
 
 clean:
 	rm -rf .dagster_home demo/.retrain

@@ -40,7 +40,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # use_attribute_docstrings: the docstring under each field becomes its description, which
+    # config_doc turns into the README's configuration reference.
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class DataConfig(_Strict):
