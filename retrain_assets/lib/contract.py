@@ -21,7 +21,18 @@ DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class LandingFileError(ValueError):
-    """A landing file cannot be read at all; the message names the file."""
+    """A landing file cannot be read at all; the message names the file (and the column, when the
+    problem sits in one). ``rule`` and ``reason`` are the parts a ``Violation`` is made of."""
+
+    def __init__(
+        self, path: Path | str, reason: str, *, rule: str = "unreadable", column: str | None = None
+    ) -> None:
+        where = f"column '{column}': " if column else ""
+        super().__init__(f"{path}: {where}{reason}")
+        self.path, self.reason, self.rule, self.column = str(path), reason, rule, column
+
+    def violation(self) -> Violation:
+        return Violation(self.rule, self.column, self.reason)
 
 
 @dataclass(frozen=True)
@@ -68,7 +79,7 @@ def find_file(folder: Path, stem: str) -> Path | None:
     """The file ``<folder>/<stem>.{parquet,pq,csv}``; two formats for one stem is an error."""
     found = [folder / f"{stem}{ext}" for ext in READERS if (folder / f"{stem}{ext}").is_file()]
     if len(found) > 1:
-        raise LandingFileError(f"{folder}: two files for {stem}: {[p.name for p in found]}")
+        raise LandingFileError(folder, f"two files for {stem}: {[p.name for p in found]}")
     return found[0] if found else None
 
 
@@ -81,27 +92,61 @@ def _delimiter(path: Path) -> str:
     return best if counts[best] else ","
 
 
+def _not_utf8(path: Path, sep: str) -> LandingFileError:
+    """Where the first byte that is not UTF-8 sits: line, column (by the header) and raw field."""
+    data = path.read_bytes()
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        reason = "not UTF-8 text (it starts with a UTF-16 byte-order mark); save it as UTF-8"
+        return LandingFileError(path, reason, rule="encoding")
+    try:
+        data.decode("utf-8-sig")
+        return LandingFileError(path, "not UTF-8 text", rule="encoding")  # the parser disagrees
+    except UnicodeDecodeError as exc:
+        start, why = exc.start, exc.reason
+    line_start = data.rfind(b"\n", 0, start) + 1
+    line_no = data.count(b"\n", 0, start) + 1
+    index = data.count(sep.encode(), line_start, start)  # fields before the bad byte (no quotes)
+    line = data[line_start:].split(b"\n", 1)[0].rstrip(b"\r")
+    field = line.split(sep.encode())[index]
+    names = data.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8-sig", errors="replace").split(sep)
+    column = names[index].strip().strip('"') if line_no > 1 and index < len(names) else None
+    where = f"line {line_no}" if line_no > 1 else "line 1 (the header)"
+    return LandingFileError(
+        path,
+        f"not UTF-8 text: {where}: {field!r} ({why} at byte {start}); "
+        "save the file as UTF-8 (Excel: 'CSV UTF-8')",
+        rule="encoding",
+        column=column,
+    )
+
+
 def read_table(path: Path) -> pd.DataFrame:
-    """Read one landing file by its extension; unreadable bytes raise an error naming the file."""
+    """Read one landing file by its extension; unreadable bytes raise an error naming the file.
+
+    CSV: the delimiter is detected from the header (, ; tab |). A semicolon-separated file (what
+    Excel writes in most European locales) may use a decimal comma: ``12,5`` is read as 12.5.
+    """
     kind = READERS.get(path.suffix.lower())
     if kind is None:
-        raise LandingFileError(f"{path}: unsupported extension (use .parquet or .csv)")
+        raise LandingFileError(path, "unsupported extension (use .parquet or .csv)")
+    empty = "the file is empty (no header, no rows)"
     if path.stat().st_size == 0:
-        raise LandingFileError(f"{path}: the file is empty (no header, no rows)")
+        raise LandingFileError(path, empty, rule="empty")
+    sep = ","
     try:
         if kind == "parquet":
             return pd.read_parquet(path)
-        return pd.read_csv(path, sep=_delimiter(path), encoding="utf-8-sig")
+        sep = _delimiter(path)
+        decimal = "," if sep == ";" else "."
+        return pd.read_csv(path, sep=sep, decimal=decimal, encoding="utf-8-sig")
     except FileNotFoundError:
         raise
-    except UnicodeDecodeError as exc:
-        raise LandingFileError(
-            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"
-        ) from None
+    except UnicodeDecodeError:
+        raise _not_utf8(path, sep) from None
     except pd.errors.EmptyDataError:
-        raise LandingFileError(f"{path}: the file is empty (no header, no rows)") from None
+        raise LandingFileError(path, empty, rule="empty") from None
     except Exception as exc:
-        raise LandingFileError(f"{path}: cannot read as {kind}: {exc}") from None
+        raise LandingFileError(path, f"cannot read as {kind}: {exc}") from None
 
 
 def _numeric(frame: pd.DataFrame, col: str, out: list[Violation]) -> None:
@@ -187,10 +232,15 @@ def _ids(frame: pd.DataFrame, col: str, out: list[Violation]) -> None:
 
 def _missing(frame: pd.DataFrame, required: list[str], out: list[Violation]) -> list[str]:
     missing = [c for c in required if c not in frame.columns]
+    hint = ""
+    if len(frame.columns) == 1 and len(missing) > 1:
+        hint = " (one column only: a CSV must be separated by , ; tab or |)"
     for col in missing:
         out.append(
             Violation(
-                "missing_column", col, f"required by the contract; file has {list(frame.columns)}"
+                "missing_column",
+                col,
+                f"required by the contract; file has {list(frame.columns)}{hint}",
             )
         )
     return missing
@@ -199,30 +249,51 @@ def _missing(frame: pd.DataFrame, required: list[str], out: list[Violation]) -> 
 TRUTHY = {"true", "yes", "y", "on", "1"}
 
 
+def _as_numbers(values: pd.Series, positive: object) -> tuple[pd.Series, float] | None:
+    """Labels and positive label as numbers when both are numbers (text included), else None."""
+    if isinstance(positive, bool) or pd.api.types.is_bool_dtype(values):
+        return None
+    try:
+        number = float(positive)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    parsed = pd.to_numeric(values, errors="coerce")
+    if (parsed.isna() & values.notna()).any():
+        return None
+    return parsed.astype("float64"), number
+
+
 def positive_mask(values: pd.Series, positive: object) -> pd.Series:
     """Which labels are the positive class, comparing like with like.
 
-    1 matches 1.0; "Yes" matches "yes"; an unquoted YAML ``yes`` (read as True) matches "yes".
+    1 matches 1.0 and "1" (also in one column of mixed types); "Yes" matches "yes"; an unquoted
+    YAML ``yes`` (read as True) matches "yes".
     """
     if pd.api.types.is_bool_dtype(values):
         return values.astype(bool) == (str(positive).strip().lower() in TRUTHY)
     if pd.api.types.is_numeric_dtype(values) and not isinstance(positive, str):
         return values.astype("float64") == float(positive)  # type: ignore[arg-type]
+    numbers = _as_numbers(values, positive)
+    if numbers is not None:
+        return numbers[0] == numbers[1]
     text = values.astype(str).str.strip().str.lower()
     if isinstance(positive, bool):
         return text.isin(TRUTHY) if positive else ~text.isin(TRUTHY)
     return text == str(positive).strip().lower()
 
 
-def _target(frame: pd.DataFrame, col: str, positive, out: list[Violation]) -> None:
+def _target(frame: pd.DataFrame, col: str, positive, out: list[Violation]) -> bool:
+    """Normalise the target to int8 0/1; False (and a violation) when it cannot be."""
     values = frame[col]
     if values.isna().any():
         out.append(
             Violation("null_target", col, f"{int(values.isna().sum())} row(s) without a label")
         )
-        return
+        return False
     is_positive = positive_mask(values, positive)
-    distinct = pd.unique(values.astype(str))
+    numbers = _as_numbers(values, positive) if values.dtype == object else None
+    # In a column of mixed types, 1, 1.0 and "1" are one value, not three.
+    distinct = pd.unique((numbers[0] if numbers is not None else values).astype(str))
     if len(distinct) == 2 and not is_positive.any():
         out.append(
             Violation(
@@ -231,7 +302,7 @@ def _target(frame: pd.DataFrame, col: str, positive, out: list[Violation]) -> No
                 f"positive label {positive!r} is not among the values {sorted(distinct)}",
             )
         )
-        return
+        return False
     if len(distinct) > 2:
         out.append(
             Violation(
@@ -240,8 +311,28 @@ def _target(frame: pd.DataFrame, col: str, positive, out: list[Violation]) -> No
                 f"a binary target has at most 2 values, found {sorted(distinct)[:10]}",
             )
         )
-        return
+        return False
     frame[col] = is_positive.astype("int8")
+    return True
+
+
+def _conflicting_labels(
+    frame: pd.DataFrame, id_col: str, target: str, out: list[Violation]
+) -> None:
+    """An id labelled both 0 and 1 in one file: which is true cannot be decided here."""
+    pairs = frame[[id_col, target]].dropna(subset=[id_col])
+    labels_per_id = pairs.groupby(id_col, sort=False)[target].nunique()
+    conflicting = labels_per_id[labels_per_id > 1]
+    if len(conflicting):
+        out.append(
+            Violation(
+                "conflicting_labels",
+                id_col,
+                f"{len(conflicting)} id(s) have different '{target}' values in this file, "
+                f"e.g. {conflicting.index[:5].tolist()}: keep one row per id (to correct an "
+                "earlier day's label, put the new label in a later labels file)",
+            )
+        )
 
 
 def check_frame(
@@ -286,7 +377,9 @@ def check_frame(
     if timestamp_column and timestamp_column in present:
         _timestamps(frame, timestamp_column, out)
     if target_column and target_column in present:
-        _target(frame, target_column, positive_label, out)
+        normalised = _target(frame, target_column, positive_label, out)
+        if normalised and id_column in present:
+            _conflicting_labels(frame, id_column, target_column, out)
     null_rates = {
         c: float(frame[c].isna().mean()) if len(frame) else 0.0 for c in features if c in present
     }
@@ -296,3 +389,52 @@ def check_frame(
                 Violation("null_rate", col, f"{rate:.1%} missing > allowed {max_null_rate:.1%}")
             )
     return BatchReport(frame.reset_index(drop=True), out, null_rates, ignored)
+
+
+# --- notes on a batch that holds to the contract ------------------------------------------------
+
+
+def unseen_categories(
+    frame: pd.DataFrame, known: dict[str, list[str]], examples: int = 5
+) -> dict[str, tuple[int, list[str]]]:
+    """Per categorical column in ``known``: rows whose (non-missing) value is none of the known
+    categories, and a few such values. Values are compared as text, as ``check_frame`` leaves them.
+    Columns without unseen values are left out."""
+    found: dict[str, tuple[int, list[str]]] = {}
+    for col, categories in known.items():
+        if col not in frame.columns:
+            continue
+        values = frame[col]
+        text = values.astype(str)
+        unseen = values.notna() & ~text.isin({str(c) for c in categories})
+        if unseen.any():
+            found[col] = (int(unseen.sum()), pd.unique(text[unseen])[:examples].tolist())
+    return found
+
+
+def unknown_ids(ids: pd.Series, known: pd.Series, examples: int = 5) -> tuple[int, list]:
+    """How many of ``ids`` are not among ``known`` (e.g. labels whose row was never landed), and a
+    few of them."""
+    unknown = ids[ids.notna() & ~ids.isin(known)]
+    return len(unknown), pd.unique(unknown)[:examples].tolist()
+
+
+def relabelled(
+    labels: pd.DataFrame, earlier: pd.DataFrame, id_column: str, target_column: str
+) -> pd.DataFrame:
+    """Ids of ``labels`` that an earlier labels file labelled differently.
+
+    ``earlier`` holds the earlier files' rows, oldest first, with a ``day`` column; the newest
+    earlier label of an id is the one compared. Returns id, ``day`` (of that earlier label),
+    ``before`` and ``after``, in the order of ``labels``. The newer label supersedes the earlier
+    one downstream (training keeps the last label of an id), so this is a note, not an error.
+    """
+    columns = [id_column, "day", "before", "after"]
+    if not len(labels) or not len(earlier):
+        return pd.DataFrame(columns=columns)
+    last = earlier.drop_duplicates(id_column, keep="last")[[id_column, "day", target_column]]
+    joined = labels[[id_column, target_column]].merge(
+        last.rename(columns={target_column: "before"}), on=id_column, how="inner", sort=False
+    )
+    joined = joined.rename(columns={target_column: "after"})
+    return joined.loc[joined["before"] != joined["after"], columns].reset_index(drop=True)
