@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import json
 import sys
+from pathlib import Path
 
 from retrain_assets.lib import simulate as sim
 
@@ -70,6 +71,52 @@ def _rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backtest(args: argparse.Namespace) -> int:
+    """Replay a landing folder through the real definitions; print the timeline and summary."""
+    import tempfile
+
+    from retrain_assets.backtest import load_truth, run_backtest
+    from retrain_assets.config import load_config
+    from retrain_assets.lib.backtest import DayRecord, format_report
+
+    cfg = load_config(args.config)
+    truth = load_truth(args.truth, cfg)
+
+    def progress(record: DayRecord) -> None:
+        if not args.quiet:
+            row = record.to_row()
+            print(
+                f"{row['day']}  drift {row['drift_share']}  auc {row['live_auc']}  "
+                f"{row['reason'] or ''} {row['gates'] or ''} {row['canary'] or ''} "
+                f"champion v{row['champion_version']}",
+                file=sys.stderr,
+            )
+
+    with tempfile.TemporaryDirectory(prefix="retrain-backtest-") as tmp:
+        out = Path(args.out) if args.out else Path(tmp)
+        report = run_backtest(
+            cfg,
+            out,
+            date_from=args.date_from,
+            date_to=args.date_to,
+            truth=truth,
+            last_days=args.last_days,
+            html=args.html,
+            progress=progress,
+        )
+    print(format_report(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}", file=sys.stderr)
+    if args.out:
+        print(f"instance, MLflow store and DVC repo kept in {args.out}", file=sys.stderr)
+    return 0
+
+
+def _iso_day(value: str) -> str:
+    return dt.date.fromisoformat(value).isoformat()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="retrain-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -102,6 +149,30 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--reason", required=True, help="recorded on the version and the run")
     r.add_argument("--by", default=None, help="who asks (default: the current user)")
     r.set_defaults(func=_rollback)
+    b = sub.add_parser(
+        "backtest",
+        help="replay a landing folder day by day through the real sensors, jobs and schedule",
+    )
+    b.add_argument("--config", required=True, help="the retrain.yaml of the data to replay")
+    b.add_argument("--from", dest="date_from", type=_iso_day, default=None, help="first day")
+    b.add_argument("--to", dest="date_to", type=_iso_day, default=None, help="last day")
+    b.add_argument("--json", default=None, help="also write the report as JSON to this path")
+    b.add_argument(
+        "--out",
+        default=None,
+        help="keep the replay's instance, MLflow store and DVC repo in this new folder "
+        "(default: a temporary folder, removed afterwards)",
+    )
+    b.add_argument(
+        "--truth",
+        type=Path,
+        default=None,
+        help="answer key (default: ground_truth.json next to the config, if any)",
+    )
+    b.add_argument("--last-days", type=int, default=7, help="label days of the final live AUC")
+    b.add_argument("--html", action="store_true", help="write Evidently HTML reports (slow)")
+    b.add_argument("--quiet", action="store_true", help="no per-day progress on stderr")
+    b.set_defaults(func=_backtest)
     return parser
 
 

@@ -23,6 +23,7 @@ for key, value in {
 }.items():
     os.environ.setdefault(key, value)
 
+from retrain_assets.backtest import Replay  # noqa: E402
 from retrain_assets.config import RetrainConfig, load_config  # noqa: E402
 from retrain_assets.defs import build_definitions  # noqa: E402
 from retrain_assets.lib import simulate as sim  # noqa: E402
@@ -141,36 +142,19 @@ def failure_message(result) -> str:
     return "\n".join(messages)
 
 
-class Loop:
-    """Drives sensors over a real instance like the daemon does: ticks each sensor with its own
-    cursor, runs what it requested in-process (skipping run keys already run), until quiet."""
+class Loop(Replay):
+    """The backtest's Replay over a test project: ticks each sensor with its own cursor like the
+    daemon, runs what it requested in-process (skipping run keys already run), until quiet; keeps
+    every run's result for assertions."""
 
     SENSORS = ("landing_sensor", "bootstrap_sensor", "drift_sensor", "performance_sensor")
 
     def __init__(self, project: Project, instance: dg.DagsterInstance) -> None:
-        self.project, self.instance = project, instance
-        self.cursors: dict[str, str | None] = {}
-        self.run_keys: set[str] = set()
-        self.results: list = []
-
-    def tick(self, sensor: str) -> list:
-        result = tick(self.project, self.instance, sensor, self.cursors.get(sensor))
-        self.cursors[sensor] = result.cursor or self.cursors.get(sensor)
-        fresh = [r for r in result.run_requests if r.run_key not in self.run_keys]
-        self.run_keys |= {r.run_key for r in fresh}
-        done = run_requests(self.project, self.instance, fresh)
-        self.results += done
-        return done
+        super().__init__(project.defs, instance, keep_results=True)
+        self.project = project
 
     def settle(self, sensors: tuple[str, ...] = SENSORS, rounds: int = 6) -> list:
-        """Tick until no sensor requests anything; the runs executed on the way."""
-        executed: list = []
-        for _ in range(rounds):
-            batch = [r for s in sensors for r in self.tick(s)]
-            executed += batch
-            if not batch:
-                return executed
-        raise AssertionError(f"sensors still requesting after {rounds} rounds")
+        return super().settle(sensors, rounds)
 
     def retrains(self) -> list:
         return [r for r in self.results if r.dagster_run.job_name == "retrain_job"]

@@ -1,0 +1,412 @@
+"""Replay a landing folder day by day through the real definitions: what would the policy have done?
+
+Nothing is reimplemented. Each data day, that day's files are copied into a private landing folder;
+the code location's own sensors are evaluated (``build_sensor_context`` with the instance and the
+definitions, each with its cursor, as the daemon keeps them); the runs they request are executed
+in-process with their tags and run keys (a run key already run is skipped, as the daemon does);
+the weekly schedule is ticked when its cron falls on that data day. The Dagster instance, the MLflow
+store and the DVC repo live under the backtest's own folder, never in the user's live ones; the
+user's landing folder is only read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from retrain_assets.config import RetrainConfig
+from retrain_assets.defs import build_definitions
+from retrain_assets.history import new_materializations
+from retrain_assets.jobs import CANARY_JOB, RETRAIN_JOB, ROLLBACK_JOB
+from retrain_assets.lib.backtest import DayRecord, pooled_auc, summarize
+from retrain_assets.lib.contract import READERS, landing_day
+from retrain_assets.tags import REASON_TAG
+
+SENSORS = (
+    "landing_sensor",
+    "bootstrap_sensor",
+    "drift_sensor",
+    "performance_sensor",
+    "canary_sensor",
+    "guardrail_sensor",
+)
+RUN_KEY_TAG = "dagster/run_key"
+
+
+class Replay:
+    """Drives sensors and the schedule over a real instance the way the daemon does.
+
+    Each sensor keeps its cursor between ticks (a skipped tick keeps the old one); a request whose
+    run key already ran (in this replay or earlier in the same instance) is not run again; runs are
+    executed in-process, one at a time, with the request's tags, partition, selection and config.
+    """
+
+    def __init__(
+        self,
+        defs: dg.Definitions,
+        instance: dg.DagsterInstance,
+        keep_results: bool = False,
+        log_level: str | None = None,
+    ) -> None:
+        self.defs, self.instance = defs, instance
+        # The console logger of every in-process run; the event log keeps everything regardless.
+        self.loggers = {"console": {"config": {"log_level": log_level}}} if log_level else None
+        self.cursors: dict[str, str | None] = {}
+        self.run_keys: set[str] = set()
+        self.keep_results = keep_results
+        self.results: list[dg.ExecuteInProcessResult] = []
+        self.seconds = {"sensors": 0.0, "runs": 0.0, "steps": 0.0}
+
+    def _already_ran(self, key: str | None) -> bool:
+        if key is None:
+            return False
+        if key in self.run_keys:
+            return True
+        found = self.instance.get_run_records(
+            filters=dg.RunsFilter(tags={RUN_KEY_TAG: key}), limit=1
+        )
+        if found:
+            self.run_keys.add(key)
+        return bool(found)
+
+    def execute(
+        self, requests: Iterable[dg.RunRequest], default_job: str | None = None, **tags: str
+    ) -> list[dg.ExecuteInProcessResult]:
+        """Run the requests not run before (by run key), in order."""
+        done = []
+        for request in requests:
+            if self._already_ran(request.run_key):
+                continue
+            if request.run_key is not None:
+                self.run_keys.add(request.run_key)
+            job = self.defs.resolve_job_def(request.job_name or default_job or "")
+            run_tags = dict(request.tags)
+            if request.run_key is not None:
+                run_tags[RUN_KEY_TAG] = request.run_key
+            run_tags.update(tags)
+            start = time.perf_counter()
+            result = job.execute_in_process(
+                instance=self.instance,
+                partition_key=request.partition_key,
+                asset_selection=request.asset_selection,
+                tags=run_tags,
+                run_config=self._run_config(request.run_config),
+                raise_on_error=False,
+            )
+            self.seconds["runs"] += time.perf_counter() - start
+            self.seconds["steps"] += _step_seconds(result)
+            done.append(result)
+        if self.keep_results:
+            self.results += done
+        return done
+
+    def _run_config(self, config: Any) -> dict:
+        config = dict(config or {})
+        if self.loggers and "loggers" not in config:
+            config["loggers"] = self.loggers
+        return config
+
+    def tick(self, sensor: str) -> list[dg.ExecuteInProcessResult]:
+        """Evaluate one sensor with its cursor and run what it requested."""
+        start = time.perf_counter()
+        context = dg.build_sensor_context(
+            instance=self.instance, definitions=self.defs, cursor=self.cursors.get(sensor)
+        )
+        result = self.defs.resolve_sensor_def(sensor).evaluate_tick(context)
+        self.cursors[sensor] = result.cursor or self.cursors.get(sensor)
+        self.seconds["sensors"] += time.perf_counter() - start
+        return self.execute(result.run_requests or [], **{"dagster/sensor_name": sensor})
+
+    def tick_schedule(self, name: str, when: dt.datetime) -> list[dg.ExecuteInProcessResult]:
+        """Evaluate a schedule as of its tick time and run what it requested."""
+        schedule = self.defs.resolve_schedule_def(name)
+        start = time.perf_counter()
+        context = dg.build_schedule_context(instance=self.instance, scheduled_execution_time=when)
+        data = schedule.evaluate_tick(context)
+        self.seconds["sensors"] += time.perf_counter() - start
+        return self.execute(
+            data.run_requests or [],
+            default_job=schedule.job_name,
+            **{"dagster/schedule_name": name},
+        )
+
+    def settle(self, sensors: Sequence[str] = SENSORS, rounds: int = 8) -> list:
+        """Tick the sensors until none requests anything; the runs executed on the way."""
+        executed: list = []
+        for _ in range(rounds):
+            batch = [r for s in sensors for r in self.tick(s)]
+            executed += batch
+            if not batch:
+                return executed
+        raise RuntimeError(f"sensors still requesting runs after {rounds} rounds")
+
+
+def _step_seconds(result: dg.ExecuteInProcessResult) -> float:
+    """Time spent inside the run's successful steps, as Dagster measured it."""
+    return sum(
+        event.event_specific_data.duration_ms / 1000.0
+        for event in result.get_step_success_events()
+        if event.event_specific_data is not None
+        and event.event_specific_data.duration_ms is not None
+    )
+
+
+def schedule_fire_time(cron: str, day: str, timezone: str = "UTC") -> dt.datetime | None:
+    """When the cron ticks during the data day, or None when it does not tick that day."""
+    from dagster._utils.schedules import cron_string_iterator  # no public cron iterator in 1.13
+
+    midnight = dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC)
+    tick = next(cron_string_iterator(midnight.timestamp(), cron, timezone))
+    return tick if tick < midnight + dt.timedelta(days=1) else None
+
+
+def _day_before(day: str) -> str:
+    return (dt.date.fromisoformat(day) - dt.timedelta(days=1)).isoformat()
+
+
+def _day_files(landing: Path) -> dict[str, list[Path]]:
+    """The user's day files by data day (features and labels)."""
+    days: dict[str, list[Path]] = {}
+    for kind in ("features", "labels"):
+        folder = landing / kind
+        for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+            parsed = landing_day(path)
+            if parsed is not None and path.is_file():
+                days.setdefault(parsed.isoformat(), []).append(path)
+    return days
+
+
+def _backtest_config(cfg: RetrainConfig, out: Path, html: bool) -> RetrainConfig:
+    """The user's policy, with every piece of state moved under `out`."""
+    return cfg.model_copy(
+        update={
+            "data": cfg.data.model_copy(update={"landing_dir": out / "landing"}),
+            "workdir": out / "work",
+            "mlflow": cfg.mlflow.model_copy(update={"tracking_uri": None}),
+            "drift": cfg.drift.model_copy(update={"html_report": html}),
+        }
+    )
+
+
+class _Observer:
+    """Reads each day's monitoring verdicts and classifies the runs a day executed."""
+
+    def __init__(self, instance: dg.DagsterInstance, cfg: RetrainConfig) -> None:
+        self.instance = instance
+        self.after: dict[str, int | None] = {"drift_report": None, "performance_report": None}
+        self.meta: dict[str, dict[str, dict]] = {"drift_report": {}, "performance_report": {}}
+        from retrain_assets.resources.registry import ModelRegistry
+
+        self.registry = ModelRegistry(
+            tracking_uri=cfg.tracking_uri, registered_name=cfg.model.registered_name
+        )
+
+    def _read(self, asset: str) -> None:
+        for storage_id, day, meta in new_materializations(self.instance, asset, self.after[asset]):
+            self.after[asset] = storage_id
+            if day is not None:
+                self.meta[asset][day] = meta
+        # keep only the recent days: a long replay must not grow without bound
+        for key in sorted(self.meta[asset])[:-60]:
+            del self.meta[asset][key]
+
+    def record(self, day: str, results: list[dg.ExecuteInProcessResult]) -> DayRecord:
+        self._read("drift_report")
+        self._read("performance_report")
+        drift = self.meta["drift_report"].get(day, {})
+        perf = self.meta["performance_report"].get(day, {})
+        rec = DayRecord(
+            day=day,
+            drift_share=drift.get("share_drifted"),
+            drifted=drift.get("drifted"),
+            live_auc=perf.get("auc"),
+            runs=len(results),
+        )
+        for result in results:
+            job = result.dagster_run.job_name
+            if job == RETRAIN_JOB:
+                rec.reasons.append(result.dagster_run.tags.get(REASON_TAG, "manual"))
+                rec.gates.append(_gates(result))
+            elif job == CANARY_JOB:
+                rec.canary.append(_decision(result))
+            elif job == ROLLBACK_JOB:
+                rec.reasons.append("rollback")
+        rec.champion_version = self.registry.alias_version("champion")
+        return rec
+
+
+def _gates(result: dg.ExecuteInProcessResult) -> str:
+    """pass, fail (the failed checks), or error when the run failed before its checks."""
+    evaluations = result.get_asset_check_evaluations()
+    failed = sorted(e.check_name for e in evaluations if not e.passed)
+    if failed:
+        return "fail (" + ", ".join(failed) + ")"
+    return "pass" if result.success else "error"
+
+
+def _decision(result: dg.ExecuteInProcessResult) -> str:
+    """The canary's outcome: promote, or reject (its non-inferiority check failed), or error."""
+    for event in result.get_asset_materialization_events():
+        mat = event.materialization
+        if mat.asset_key == dg.AssetKey("promoted_model") and "decision" in mat.metadata:
+            return str(mat.metadata["decision"].value)
+    if any(not e.passed for e in result.get_asset_check_evaluations()):
+        return "reject"
+    return "error"
+
+
+def _final_aucs(cfg: RetrainConfig, last_days: int) -> tuple[float | None, float | None, list, int]:
+    """Live AUC of what served (the stored champion scores) and of the first, never retrained
+    model, on the same labelled rows of the last `last_days` label days."""
+    from retrain_assets.lib.performance import join_predictions
+    from retrain_assets.resources.registry import ModelRegistry
+    from retrain_assets.resources.storage import LandingStore
+
+    data = cfg.data
+    store = LandingStore(landing_dir=str(data.landing_dir), workdir=str(cfg.workdir))
+    label_days = store.batch_days("labels")[-last_days:]
+    folder = Path(cfg.workdir) / "monitoring" / "predictions"
+    if not label_days or not folder.is_dir():
+        return None, None, label_days, 0
+    labels = pd.concat([store.read_batch("labels", d) for d in label_days], ignore_index=True)
+    first = (
+        dt.date.fromisoformat(label_days[0])
+        - dt.timedelta(days=cfg.performance.max_label_delay_days)
+    ).isoformat()
+    files = sorted(p for p in folder.glob("*.parquet") if first <= p.stem <= label_days[-1])
+    if not files:
+        return None, None, label_days, 0
+    preds = pd.concat([pd.read_parquet(p) for p in files], ignore_index=True)
+    preds = preds[[data.id_column, "champion_score", "day"]].rename(
+        columns={"champion_score": "score"}
+    )
+    joined, _ = join_predictions(labels, preds, data.id_column, data.target_column)
+    if joined.empty:
+        return None, None, label_days, 0
+    import mlflow
+
+    mlflow.set_tracking_uri(cfg.tracking_uri)  # models:/ URIs resolve against the process's URI
+    mlflow.set_registry_uri(cfg.tracking_uri)
+    registry = ModelRegistry(
+        tracking_uri=cfg.tracking_uri, registered_name=cfg.model.registered_name
+    )
+    first_model = registry.load("1")  # the bootstrap champion, never retrained
+    features = pd.concat(
+        [store.read_batch("features", d) for d in sorted(set(joined["day"]))], ignore_index=True
+    ).drop_duplicates(data.id_column, keep="last")
+    rows = joined[[data.id_column, "y", "score"]].merge(features, on=data.id_column, how="inner")
+    baseline = first_model.predict_proba(rows[data.features])[:, 1]
+    return (
+        pooled_auc(rows["y"].to_numpy(), rows["score"].to_numpy()),
+        pooled_auc(rows["y"].to_numpy(), baseline),
+        label_days,
+        len(rows),
+    )
+
+
+def run_backtest(
+    cfg: RetrainConfig,
+    out: Path,
+    *,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    truth: dict[str, Any] | None = None,
+    last_days: int = 7,
+    html: bool = False,
+    log_level: str | None = "WARNING",
+    progress: Callable[[DayRecord], None] | None = None,
+) -> dict[str, Any]:
+    """Replay `cfg`'s landing folder under `out` (which must be empty or absent); the report:
+    ``{"summary": {...}, "timeline": [...], "timing": {...}}``."""
+    out = Path(out).resolve()
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"backtest folder {out} is not empty; give a new or empty folder")
+    source = cfg.data.landing_dir
+    reference = [p for p in sorted(source.glob("reference.*")) if p.suffix in READERS]
+    if not reference:
+        raise FileNotFoundError(f"{source}: no reference.parquet or reference.csv to start from")
+    start = cfg.data.start_date.isoformat()
+    by_day = _day_files(source)
+    days = [
+        d
+        for d in sorted(by_day)
+        if d >= start
+        and (date_from is None or d >= date_from)
+        and (date_to is None or d <= date_to)
+        and d <= dt.date.today().isoformat()
+    ]
+    if not days:
+        raise ValueError(f"{source}: no day files between {date_from or start} and {date_to}")
+    bt = _backtest_config(cfg, out, html)
+    landing = bt.data.landing_dir
+    for kind in ("features", "labels"):
+        (landing / kind).mkdir(parents=True, exist_ok=True)
+    for path in reference:
+        shutil.copy2(path, landing / path.name)
+    defs = build_definitions(bt)
+    began = time.perf_counter()
+    (out / "dagster").mkdir()
+    instance = dg.DagsterInstance.local_temp(
+        tempdir=str(out / "dagster"), overrides={"telemetry": {"enabled": False}}
+    )
+    with instance:
+        replay = Replay(defs, instance, log_level=log_level)
+        observer = _Observer(instance, bt)
+        # The reference set and the first champion, decided the day before the first partition.
+        first = observer.record(_day_before(start), replay.settle())
+        if first.champion_version is None:
+            raise RuntimeError(
+                f"the first champion was not trained (retraining gates: {first.gates or 'no run'});"
+                f" see the runs in {out / 'dagster'} (keep it with --out) and fix the data or"
+                " the gates before replaying"
+            )
+        records = [first]
+        cron = bt.schedule.cron if bt.schedule.enabled else None
+        for day in days:
+            for path in by_day[day]:
+                shutil.copy2(path, landing / path.parent.name / path.name)
+            results = replay.settle()
+            when = schedule_fire_time(cron, day) if cron else None
+            if when is not None:
+                results += replay.tick_schedule("weekly_retrain_schedule", when)
+                results += replay.settle()
+            record = observer.record(day, results)
+            records.append(record)
+            if progress is not None:
+                progress(record)
+        final, baseline, auc_days, auc_rows = _final_aucs(bt, last_days)
+    total = time.perf_counter() - began
+    summary = summarize(
+        records,
+        truth,
+        final_live_auc=final,
+        baseline_live_auc=baseline,
+        auc_days=auc_days,
+        auc_rows=auc_rows,
+    )
+    timing = {
+        "total_seconds": round(total, 2),
+        "sensor_seconds": round(replay.seconds["sensors"], 2),
+        "run_seconds": round(replay.seconds["runs"], 2),
+        "step_seconds": round(replay.seconds["steps"], 2),
+        "seconds_per_day": round(total / len(days), 3),
+    }
+    return {"summary": summary, "timeline": [r.to_row() for r in records], "timing": timing}
+
+
+def load_truth(path: Path | None, cfg: RetrainConfig) -> dict[str, Any] | None:
+    """The answer key: the given file, else ground_truth.json next to the config, else None."""
+    if path is None and cfg.source is not None:
+        beside = cfg.source.parent / "ground_truth.json"
+        path = beside if beside.is_file() else None
+    if path is None:
+        return None
+    return dict(json.loads(Path(path).read_text(encoding="utf-8")))
