@@ -83,6 +83,24 @@ def _features_in_flight(instance: dg.DagsterInstance) -> str | None:
     return min((d for d in days if d), default=None)
 
 
+def _outside_calendar(day: str | None, first: str | None, last: str | None) -> str | None:
+    """Why a file in features/ or labels/ is not a daily partition (None when it is one)."""
+    if day is None:
+        return "not named YYYY-MM-DD.parquet/.pq/.csv"
+    if first is None or last is None:
+        return "no daily partition exists yet (data.start_date is in the future)"
+    if day < first:
+        return f"dated before data.start_date {first} (never ingested)"
+    if day > last:
+        return f"dated after the last daily partition {last} (picked up when its day comes)"
+    return None
+
+
+def _some(files: list[str], show: int = 5) -> str:
+    more = f" and {len(files) - show} more" if len(files) > show else ""
+    return ", ".join(files[:show]) + more
+
+
 def build_landing_sensor(
     cfg: RetrainConfig, daily: dg.DailyPartitionsDefinition, jobs: dict
 ) -> dg.SensorDefinition:
@@ -95,7 +113,9 @@ def build_landing_sensor(
         jobs=[jobs[INGEST_JOB], jobs[REFERENCE_JOB]],
         description="One ingest run per new or changed landing file (keyed by content hash). "
         "Day files wait for the first champion (they are scored when ingested); a label file "
-        "waits while feature runs of its day or earlier are still queued or running.",
+        "waits while feature runs of its day or earlier are still queued or running. Files "
+        "that are no daily partition (misnamed, before start_date, in the future) are named in "
+        "the skip reason or the tick's log.",
     )
     def landing_sensor(context: dg.SensorEvaluationContext):
         # cursor: {relative path: [size, mtime_ns, sha256]}; the hash is recomputed only when the
@@ -111,14 +131,18 @@ def build_landing_sensor(
         first, last = daily.get_first_partition_key(), daily.get_last_partition_key()
         requests: list[dg.RunRequest] = []
         waiting: list[str] = []
+        outside: dict[str, list[str]] = {}  # why -> files never requested (this tick)
         for kind, path in _landing_files(landing):
             rel = path.relative_to(landing).as_posix()
             day = None
             if kind != "reference":
                 parsed = landing_day(path)
                 day = parsed.isoformat() if parsed else None
-                if day is None or first is None or last is None or not first <= day <= last:
-                    continue  # not a day file, before start_date or in the future
+                why = _outside_calendar(day, first, last)
+                if why:
+                    if not path.name.startswith("."):  # hidden and temporary files: no news
+                        outside.setdefault(why, []).append(rel)
+                    continue
             stat = path.stat()
             before = seen.get(rel)
             if before and before[0] == stat.st_size and before[1] == stat.st_mtime_ns:
@@ -151,12 +175,17 @@ def build_landing_sensor(
                 )
             )
         context.update_cursor(json.dumps(seen, sort_keys=True))
+        skipped = "; ".join(f"{why}: {_some(files)}" for why, files in outside.items())
         if requests:
+            if skipped:
+                context.log.info(f"not ingested: {skipped}")
             return requests
         if waiting:
             why = "the first champion" if not ready else "feature runs of earlier days"
-            return dg.SkipReason(f"{len(waiting)} landing file(s) wait for {why}")
-        return dg.SkipReason("no new or changed landing file")
+            message = f"{len(waiting)} landing file(s) wait for {why}"
+        else:
+            message = "no new or changed landing file"
+        return dg.SkipReason(f"{message}; not ingested: {skipped}" if skipped else message)
 
     return landing_sensor
 
