@@ -1,4 +1,12 @@
-"""Jobs the sensors request."""
+"""Jobs the sensors request.
+
+retrain_job's executor is the one production switch of the code location (deploy/README.md):
+``RETRAIN_EXECUTOR=celery`` runs its steps as tasks on Dagster's celery executor (dagster-celery,
+the ``prod`` extra) instead of in the run's own process. Every process that loads the code location
+(webserver, daemon, run workers, celery workers) must see the same value, like RETRAIN_CONFIG.
+"""
+
+import os
 
 import dagster as dg
 
@@ -10,6 +18,43 @@ REFERENCE_JOB = "reference_job"
 RETRAIN_JOB = "retrain_job"
 CANARY_JOB = "canary_job"
 ROLLBACK_JOB = "rollback_job"
+
+EXECUTOR_ENV = "RETRAIN_EXECUTOR"
+"""``in_process`` (default) or ``celery``: where retrain_job's steps execute."""
+CELERY_BROKER_ENV = "RETRAIN_CELERY_BROKER"
+"""celery: the broker URL (default redis://127.0.0.1:6379/0)."""
+CELERY_BACKEND_ENV = "RETRAIN_CELERY_BACKEND"
+"""celery: the result backend URL (default redis://127.0.0.1:6379/1)."""
+CELERY_DEFAULTS = {"broker": "redis://127.0.0.1:6379/0", "backend": "redis://127.0.0.1:6379/1"}
+
+
+def celery_config() -> dict:
+    """The celery executor's config, as a worker's ``-y`` file holds it under execution.config.
+
+    A URL set in the environment stays a Dagster ``{env: NAME}`` source: it is read where the run
+    starts, so a password in it is stored nowhere.
+    """
+    envs = {"broker": CELERY_BROKER_ENV, "backend": CELERY_BACKEND_ENV}
+    return {
+        key: {"env": env} if os.environ.get(env) else CELERY_DEFAULTS[key]
+        for key, env in envs.items()
+    }
+
+
+def retrain_executor() -> dg.ExecutorDefinition:
+    """retrain_job's executor, chosen by $RETRAIN_EXECUTOR."""
+    kind = os.environ.get(EXECUTOR_ENV, "").strip() or "in_process"
+    if kind == "in_process":
+        return dg.in_process_executor
+    if kind != "celery":
+        raise ValueError(f"{EXECUTOR_ENV}={kind!r}: expected in_process or celery")
+    try:
+        from dagster_celery import celery_executor
+    except ImportError as exc:
+        raise ImportError(
+            f"{EXECUTOR_ENV}=celery needs dagster-celery: pip install 'retrain_assets[prod]'"
+        ) from exc
+    return celery_executor.configured(celery_config(), name="retrain_celery_executor")
 
 
 def build_jobs(daily: dg.PartitionsDefinition) -> dict:
@@ -44,7 +89,7 @@ def build_jobs(daily: dg.PartitionsDefinition) -> dict:
         # Every retraining run carries the tag the run queue limits to one at a time.
         tags={REASON_TAG: "manual"},
         hooks={end_mlflow_run_on_failure},
-        executor_def=dg.in_process_executor,
+        executor_def=retrain_executor(),
     )
     canary_job = dg.define_asset_job(
         CANARY_JOB,
