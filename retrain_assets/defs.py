@@ -39,6 +39,16 @@ def daily_partitions(cfg: RetrainConfig) -> dg.DailyPartitionsDefinition:
     return dg.DailyPartitionsDefinition(start_date=cfg.data.start_date.isoformat(), end_offset=1)
 
 
+def experiment_artifact_location(cfg: RetrainConfig) -> str:
+    """Where a new experiment keeps its artifacts: <workdir>/mlruns with a local store (else they
+    land in ./mlruns of whatever folder a process runs in); with a tracking server, "" lets the
+    server decide (its --artifacts-destination, proxied over HTTP), so steps on any host can log
+    and load models."""
+    if cfg.tracking_uri.startswith(("http://", "https://")):
+        return ""
+    return (cfg.workdir / "mlruns").as_uri()
+
+
 def build_resources(cfg: RetrainConfig) -> dict[str, dg.ConfigurableResource]:
     workdir = str(cfg.workdir)
     return {
@@ -47,7 +57,7 @@ def build_resources(cfg: RetrainConfig) -> dict[str, dg.ConfigurableResource]:
         "mlflow": MlflowTracking(
             experiment_name=cfg.mlflow.experiment_name,
             mlflow_tracking_uri=cfg.tracking_uri,
-            artifact_location=(cfg.workdir / "mlruns").as_uri(),
+            artifact_location=experiment_artifact_location(cfg),
             ui_url=cfg.mlflow.ui_url,
         ),
         "registry": ModelRegistry(
