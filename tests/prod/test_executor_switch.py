@@ -1,0 +1,31 @@
+"""RETRAIN_EXECUTOR selects retrain_job's executor; the default stays in-process, and broker URLs
+from the environment stay {env: ...} sources (no server needed here)."""
+
+from __future__ import annotations
+
+import pytest
+
+from retrain_assets import jobs
+
+
+def test_default_is_in_process(monkeypatch) -> None:
+    monkeypatch.delenv(jobs.EXECUTOR_ENV, raising=False)
+    assert jobs.retrain_executor() is jobs.dg.in_process_executor
+
+
+def test_celery_reads_urls_from_the_environment(monkeypatch) -> None:
+    monkeypatch.setenv(jobs.EXECUTOR_ENV, "celery")
+    monkeypatch.delenv(jobs.CELERY_BROKER_ENV, raising=False)
+    monkeypatch.delenv(jobs.CELERY_BACKEND_ENV, raising=False)
+    assert jobs.celery_config() == jobs.CELERY_DEFAULTS
+    monkeypatch.setenv(jobs.CELERY_BROKER_ENV, "redis://:secret@broker:6379/0")
+    assert jobs.celery_config()["broker"] == {"env": jobs.CELERY_BROKER_ENV}
+    built = jobs.build_jobs(jobs.dg.DailyPartitionsDefinition(start_date="2024-01-01"))
+    assert built["retrain_job"].executor_def.name == "retrain_celery_executor"
+    assert built["ingest_job"].executor_def is jobs.dg.in_process_executor
+
+
+def test_unknown_executor_is_an_error(monkeypatch) -> None:
+    monkeypatch.setenv(jobs.EXECUTOR_ENV, "threads")
+    with pytest.raises(ValueError, match="RETRAIN_EXECUTOR='threads'"):
+        jobs.retrain_executor()
