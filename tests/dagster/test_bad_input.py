@@ -5,7 +5,7 @@ in-process, then asserts what the user sees: either a failed run whose step fail
 blocking ``*_schema`` check) names the file and the column, or a documented acceptance with a note
 in the metadata. Every row also asserts that the landing file is byte-identical afterwards, and
 that nothing else moved: the champion, every other partition's materialisations, every stored
-batch. docs/bad_input.md is the same table for humans.
+batch. README.md ("What a bad landing file does") is the same table for humans.
 
 One simulated project and champion are shared by the whole module (bootstrapping is the slow
 part); each row owns its own day, so rows do not depend on one another's order.

@@ -1,7 +1,7 @@
 """Bad input at the contract level (``lib.contract``): what each kind of bad landing file turns
 into before Dagster is involved.
 
-Why: the bad-input matrix (tests/dagster/test_bad_input.py, docs/bad_input.md) promises the user a
+Why: the bad-input matrix (tests/dagster/test_bad_input.py, the table in README.md) promises the user a
 message naming the file and the column, or a documented acceptance with a note. These tests pin
 the pieces that produce those messages and notes: the encoding error's line and column, the
 delimiter and decimal-comma handling, conflicting labels, and the helpers behind the notes
