@@ -29,7 +29,7 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/retrain-assets dev
 
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 lint: install
 	$(VENV)/bin/ruff check retrain_assets tests
