@@ -18,7 +18,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml overrides.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip "uv>=0.5,<1"
-	$(VENV)/bin/uv pip install --python $(PY) --override overrides.txt -e '.[dev,prod]'
+	$(VENV)/bin/uv pip install --python $(PY) --compile-bytecode --override overrides.txt -e '.[dev,prod]'
 	@touch $@
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
