@@ -172,6 +172,20 @@ def services() -> Iterator[Callable[..., Service]]:
             service.stop()
 
 
+@pytest.fixture(autouse=True)
+def one_openmp_thread(monkeypatch) -> Iterator[None]:
+    """Training and single-row predictions with one OpenMP thread, here and in the processes the
+    test starts. On a shared 2-core machine, HistGradientBoosting's OpenMP threads spin at their
+    barriers while another process holds the cores: a 2,000-row fit plus the latency gate's 200
+    predictions measured 11 s instead of 0.5 s. These tests are about the servers, not that."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    import sklearn.ensemble  # noqa: F401  # loads the OpenMP runtime, so the limit reaches it
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="openmp"):
+        yield
+
+
 def pg_env(db: str) -> dict[str, str]:
     """What deploy/dagster.yaml reads from the environment."""
     return {
