@@ -262,6 +262,10 @@ class MlflowConfig(_Strict):
     """The experiment every retraining cycle logs into."""
     ui_url: str = "http://127.0.0.1:5000"
     """Base URL of the MLflow UI, used for links in asset metadata."""
+    retries: int = Field(3, ge=0, le=10)
+    """Steps that talk to MLflow retry this often while the tracking server is unreachable ..."""
+    retry_delay_seconds: float = Field(2.0, gt=0.0, le=300.0)
+    """... waiting this long before the first retry, then exponentially longer (x3, x7, ...)."""
 
 
 class RetrainConfig(_Strict):

@@ -2,6 +2,12 @@
 
 `promoted_model` is the only place the `champion` alias moves, forward (promotion) or back
 (rollback), and it decides from the registry tags the gates and the canary wrote on the version.
+Before the alias moves, the version's artifacts are checked against the sha256 recorded when it was
+registered; a difference refuses the move. Materialising it again changes nothing: with no new
+challenger the decision is "keep" and no alias or tag is written.
+
+Both assets talk to MLflow: an unreachable tracking server is retried with exponential back-off,
+then fails with an error naming the tracking URI; refusals fail at once.
 """
 
 import datetime as dt
@@ -12,6 +18,7 @@ import dagster as dg
 import pandas as pd
 
 from retrain_assets.config import RetrainConfig
+from retrain_assets.resources.mlflow import mlflow_errors, retry_policy
 from retrain_assets.resources.registry import ModelRegistry
 from retrain_assets.resources.storage import LandingStore
 
@@ -45,11 +52,28 @@ def shadow_rows(cfg: RetrainConfig, store: LandingStore, challenger: str) -> pd.
     return joined.rename(columns={cfg.data.target_column: "y"})
 
 
+def _refuse(message: str) -> dg.Failure:
+    """A decision, not an outage: fails the step without retrying it."""
+    return dg.Failure(message, allow_retries=False)
+
+
+def _checked(registry: ModelRegistry, version: str) -> str:
+    """The version's artifact hash, after checking its artifacts against it."""
+    from retrain_assets.lib.registry import ArtifactIntegrityError
+
+    try:
+        return registry.verify(version)
+    except ArtifactIntegrityError as exc:
+        raise _refuse(f"not moving '{CHAMPION}' to v{version}: {exc}") from None
+
+
 def build_release_assets(cfg: RetrainConfig) -> list[dg.AssetsDefinition]:
     canary = cfg.canary
+    retries = retry_policy(cfg.mlflow.retries, cfg.mlflow.retry_delay_seconds)
 
     @dg.asset(
         group_name="release",
+        retry_policy=retries,
         check_specs=[
             dg.AssetCheckSpec(
                 CANARY_CHECK,
@@ -67,45 +91,51 @@ def build_release_assets(cfg: RetrainConfig) -> list[dg.AssetsDefinition]:
         Materialised by canary_sensor once enough labelled shadow rows exist."""
         from retrain_assets.lib.canary import CanarySettings, evaluate_canary
 
-        challenger = registry.alias_version(CHALLENGER)
-        champion = registry.alias_version(CHAMPION)
-        if challenger is None or champion is None:
-            raise dg.Failure("no challenger (or no champion) to compare")
-        rows = shadow_rows(cfg, store, challenger)
-        result = evaluate_canary(
-            rows["y"].to_numpy(),
-            rows["champion_score"].to_numpy(),
-            rows["challenger_score"].to_numpy(),
-            CanarySettings(
-                min_rows=canary.min_rows, margin=canary.margin, confidence=canary.confidence
-            ),
-            method=canary.method,
-        )
-        verdict = "passed" if result.non_inferior else "failed"
-        if not result.non_inferior:
-            # The blocking check below stops this run before promoted_model: drop it here, so
-            # shadow scoring stops and the triggers may start a new cycle.
-            registry.delete_alias(CHALLENGER)
-        registry.tag_version(
-            challenger,
-            {
-                "canary": verdict,
-                "canary.difference": f"{result.difference:.6f}",
-                "canary.ci_low": f"{result.ci_low:.6f}",
-                "canary.n_rows": str(result.n_rows),
-                "canary.champion_version": champion,
-            },
-        )
-        metadata = {**result.to_metadata(), "challenger_version": challenger}
-        yield dg.MaterializeResult(metadata={**metadata, "champion_version": champion})
-        yield dg.AssetCheckResult(
-            check_name=CANARY_CHECK,
-            passed=bool(result.non_inferior),
-            description=result.reason,
-            metadata={**metadata, "margin": canary.margin, "min_rows": canary.min_rows},
-        )
+        with mlflow_errors(cfg.tracking_uri):
+            challenger = registry.alias_version(CHALLENGER)
+            champion = registry.alias_version(CHAMPION)
+            if challenger is None or champion is None:
+                raise _refuse("no challenger (or no champion) to compare")
+            rows = shadow_rows(cfg, store, challenger)
+            result = evaluate_canary(
+                rows["y"].to_numpy(),
+                rows["champion_score"].to_numpy(),
+                rows["challenger_score"].to_numpy(),
+                CanarySettings(
+                    min_rows=canary.min_rows, margin=canary.margin, confidence=canary.confidence
+                ),
+                method=canary.method,
+            )
+            verdict = "passed" if result.non_inferior else "failed"
+            if not result.non_inferior:
+                # The blocking check below stops this run before promoted_model: drop it here, so
+                # shadow scoring stops and the triggers may start a new cycle.
+                registry.delete_alias(CHALLENGER)
+            registry.tag_version(
+                challenger,
+                {
+                    "canary": verdict,
+                    "canary.difference": f"{result.difference:.6f}",
+                    "canary.ci_low": f"{result.ci_low:.6f}",
+                    "canary.n_rows": str(result.n_rows),
+                    "canary.champion_version": champion,
+                },
+            )
+            metadata = {**result.to_metadata(), "challenger_version": challenger}
+            yield dg.MaterializeResult(metadata={**metadata, "champion_version": champion})
+            yield dg.AssetCheckResult(
+                check_name=CANARY_CHECK,
+                passed=bool(result.non_inferior),
+                description=result.reason,
+                metadata={**metadata, "margin": canary.margin, "min_rows": canary.min_rows},
+            )
 
-    @dg.asset(group_name="release", kinds={"mlflow"}, deps=["candidate_model", "canary_evaluation"])
+    @dg.asset(
+        group_name="release",
+        kinds={"mlflow"},
+        deps=["candidate_model", "canary_evaluation"],
+        retry_policy=retries,
+    )
     def promoted_model(
         context: dg.AssetExecutionContext,
         config: PromotionConfig,
@@ -118,71 +148,77 @@ def build_release_assets(cfg: RetrainConfig) -> list[dg.AssetsDefinition]:
         every retraining, canary and rollback run."""
         from retrain_assets.lib import promotion
 
-        champion = registry.alias_version(CHAMPION)
-        who = config.requested_by or getpass.getuser()
-        stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        if config.rollback:
-            if champion is None:
-                raise dg.Failure("no champion to roll back")
-            previous = registry.version_tags(champion).get(promotion.PREVIOUS_TAG)
-            if not previous:
-                raise dg.Failure(f"champion v{champion} records no previous champion")
-            registry.set_alias(CHAMPION, previous)
-            registry.delete_alias(PREVIOUS)
-            registry.tag_version(
-                champion,
-                {
-                    "rolled_back": "true",
-                    "rollback.reason": config.reason or "unspecified",
-                    "rollback.by": who,
-                    "rollback.at": stamp,
-                    "rollback.dagster_run_id": context.run_id,
-                },
-            )
-            return dg.MaterializeResult(
-                metadata={
-                    "decision": "rollback",
-                    "reason": config.reason or "unspecified",
-                    "requested_by": who,
-                    "old_version": champion,
-                    "new_version": previous,
-                    "champion_version": previous,
-                }
-            )
-        challenger = registry.alias_version(CHALLENGER)
-        tags = registry.version_tags(challenger) if challenger else {}
-        try:
-            decision = promotion.decide(champion, challenger, tags, cfg.canary.mode)
-        except ValueError as exc:
-            raise dg.Failure(str(exc)) from None
-        metadata: dict[str, dg.RawMetadataValue] = {
-            "decision": decision.action,
-            "reason": decision.reason,
-            "old_version": champion or "none",
-            "challenger_version": challenger or "none",
-        }
-        new = champion
-        if decision.action == "promote" and challenger is not None:
-            registry.set_alias(CHAMPION, challenger)
-            registry.delete_alias(CHALLENGER)
-            promoted = {"promoted_at": stamp, "promoted_by_run": context.run_id}
-            if champion:
-                promoted[promotion.PREVIOUS_TAG] = champion
-                if cfg.guardrail.enabled:  # scored in the shadow until the guardrail is done
-                    registry.set_alias(PREVIOUS, champion)
-            registry.tag_version(challenger, promoted)
-            new = challenger
-            if tags.get("champion_test_auc"):  # both scored on the candidate's test set
-                gain = float(tags["test_auc"]) - float(tags["champion_test_auc"])
-                metadata["auc_difference_on_test"] = gain
-            if tags.get("canary.difference"):
-                metadata["auc_difference_live"] = float(tags["canary.difference"])
-        elif decision.action == "drop":
-            registry.delete_alias(CHALLENGER)
-        metadata["new_version"] = new or "none"
-        metadata["champion_version"] = new or "none"
-        if new:
-            metadata["mlflow_model"] = dg.MetadataValue.url(registry.model_url(new))
-        return dg.MaterializeResult(metadata=metadata)
+        with mlflow_errors(cfg.tracking_uri):
+            champion = registry.alias_version(CHAMPION)
+            who = config.requested_by or getpass.getuser()
+            stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+            if config.rollback:
+                if champion is None:
+                    raise _refuse("no champion to roll back")
+                previous = registry.version_tags(champion).get(promotion.PREVIOUS_TAG)
+                if not previous:
+                    raise _refuse(f"champion v{champion} records no previous champion")
+                _checked(registry, previous)
+                registry.set_alias(CHAMPION, previous)
+                registry.delete_alias(PREVIOUS)
+                registry.tag_version(
+                    champion,
+                    {
+                        "rolled_back": "true",
+                        "rollback.reason": config.reason or "unspecified",
+                        "rollback.by": who,
+                        "rollback.at": stamp,
+                        "rollback.dagster_run_id": context.run_id,
+                    },
+                )
+                return dg.MaterializeResult(
+                    metadata={
+                        "decision": "rollback",
+                        "reason": config.reason or "unspecified",
+                        "requested_by": who,
+                        "old_version": champion,
+                        "new_version": previous,
+                        "champion_version": previous,
+                        "aliases_changed": True,
+                    }
+                )
+            challenger = registry.alias_version(CHALLENGER)
+            tags = registry.version_tags(challenger) if challenger else {}
+            try:
+                decision = promotion.decide(champion, challenger, tags, cfg.canary.mode)
+            except ValueError as exc:
+                raise _refuse(str(exc)) from None
+            metadata: dict[str, dg.RawMetadataValue] = {
+                "decision": decision.action,
+                "reason": decision.reason,
+                "old_version": champion or "none",
+                "challenger_version": challenger or "none",
+                # keep = this materialisation wrote nothing (promoting twice is a no-op)
+                "aliases_changed": decision.action != "keep",
+            }
+            new = champion
+            if decision.action == "promote" and challenger is not None:
+                metadata["artifact_sha256"] = _checked(registry, challenger)
+                registry.set_alias(CHAMPION, challenger)
+                registry.delete_alias(CHALLENGER)
+                promoted = {"promoted_at": stamp, "promoted_by_run": context.run_id}
+                if champion:
+                    promoted[promotion.PREVIOUS_TAG] = champion
+                    if cfg.guardrail.enabled:  # scored in the shadow until the guardrail is done
+                        registry.set_alias(PREVIOUS, champion)
+                registry.tag_version(challenger, promoted)
+                new = challenger
+                if tags.get("champion_test_auc"):  # both scored on the candidate's test set
+                    gain = float(tags["test_auc"]) - float(tags["champion_test_auc"])
+                    metadata["auc_difference_on_test"] = gain
+                if tags.get("canary.difference"):
+                    metadata["auc_difference_live"] = float(tags["canary.difference"])
+            elif decision.action == "drop":
+                registry.delete_alias(CHALLENGER)
+            metadata["new_version"] = new or "none"
+            metadata["champion_version"] = new or "none"
+            if new:
+                metadata["mlflow_model"] = dg.MetadataValue.url(registry.model_url(new))
+            return dg.MaterializeResult(metadata=metadata)
 
     return [canary_evaluation, promoted_model]

@@ -1,13 +1,23 @@
-"""The MLflow model registry: logging a candidate, reading and moving aliases.
+"""The MLflow model registry: logging a candidate, reading and moving aliases, loading safely.
 
 Models are stored with skops, never pickle, and load with an explicit list of trusted types.
 Promotion is an alias switch (``champion``); stages are deprecated in MLflow 3 and not used.
+
+Integrity: a model is logged first and registered only once its artifacts are written, with the
+sha256 of those artifacts recorded as a tag of the new version in the same call (so no registered
+version lacks it, and a failed upload leaves no version). Loading goes through the registry
+(``models:/<name>/<version>``), copies the version's artifacts, checks them against the recorded
+hash and loads the checked copy; a difference refuses the load with an error naming the version.
 mlflow is imported inside the functions: it takes a second to import.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -19,6 +29,16 @@ TRUSTED_TYPES = [
     "numpy.dtype",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 ]
+ARTIFACT_HASH_TAG = "artifact_sha256"
+"""Model-version tag: sha256 over the version's artifact files, recorded at registration."""
+# Written into a model folder by MLflow itself whenever it is fetched through a models:/ URI
+# (name and version of the fetch); not part of what was logged, so not part of the hash.
+MLFLOW_OWN_FILES = frozenset({"registered_model_meta"})
+REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
+
+
+class ArtifactIntegrityError(RuntimeError):
+    """A registered version's artifacts are not the ones recorded at registration."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +49,42 @@ class LoggedModel:
     version: str
     run_id: str
     model_uri: str
+    artifact_sha256: str
+
+
+def artifact_digest(folder: str | Path) -> str:
+    """sha256 over every file of a model folder (relative path, size and content of each, in
+    path order), MLflow's own bookkeeping file excepted."""
+    root = Path(folder)
+    digest = hashlib.sha256()
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    for path in files:
+        rel = path.relative_to(root).as_posix()
+        if rel in MLFLOW_OWN_FILES:
+            continue
+        content = hashlib.sha256()
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                content.update(block)
+        digest.update(f"{rel}\0{path.stat().st_size}\0{content.hexdigest()}\n".encode())
+    return digest.hexdigest()
+
+
+def _fetch(model_uri: str, dst: Path, registry_uri: str | None = None) -> Path:
+    """Copy a model's artifacts into dst; the local folder. With a registry URI, a
+    ``models:/<name>/<version>`` URI is resolved through that registry, not the global one."""
+    import mlflow
+
+    source = model_uri
+    if registry_uri is not None:
+        name, version = parse_registry_uri(model_uri)
+        client = mlflow.MlflowClient(tracking_uri=registry_uri, registry_uri=registry_uri)
+        source = client.get_model_version_download_uri(name, version)
+    return Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=source, dst_path=str(dst), tracking_uri=registry_uri
+        )
+    )
 
 
 def log_and_register(
@@ -38,7 +94,8 @@ def log_and_register(
     input_example: pd.DataFrame,
     tags: dict[str, str],
 ) -> LoggedModel:
-    """Log the fitted pipeline to the active MLflow run and register it as a new version."""
+    """Log the fitted pipeline to the active MLflow run, then register it as a new version whose
+    tags (these and the artifact hash) are written with it."""
     import mlflow
     import sklearn
     import skops
@@ -52,23 +109,91 @@ def log_and_register(
         skops_trusted_types=TRUSTED_TYPES,
         signature=signature,
         input_example=input_example,
-        registered_model_name=registered_name,
         pyfunc_predict_fn="predict_proba",
         # Listing requirements avoids MLflow's slow dependency inference subprocess.
         pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"skops=={skops.__version__}"],
     )
-    version = str(info.registered_model_version)
-    client = mlflow.MlflowClient()
-    for key, value in tags.items():
-        client.set_model_version_tag(registered_name, version, key, value)
+    with tempfile.TemporaryDirectory(prefix="logged-model-") as tmp:
+        sha = artifact_digest(_fetch(info.model_uri, Path(tmp)))
+    version = register(info.model_uri, registered_name, {**tags, ARTIFACT_HASH_TAG: sha})
     return LoggedModel(
-        registered_name, version, info.run_id, f"models:/{registered_name}/{version}"
+        registered_name, version, info.run_id, f"models:/{registered_name}/{version}", sha
     )
 
 
-def load_model(name: str, alias_or_version: str) -> Any:
-    """Load a registered model (skops, trusted types recorded at logging time)."""
+def register(model_uri: str, registered_name: str, tags: dict[str, str]) -> str:
+    """Register logged artifacts as a new version, its tags created with it; the version."""
     import mlflow
 
-    ref = f"@{alias_or_version}" if not alias_or_version.isdigit() else f"/{alias_or_version}"
-    return mlflow.sklearn.load_model(f"models:/{name}{ref}")
+    return str(mlflow.register_model(model_uri, registered_name, tags=tags).version)
+
+
+def parse_registry_uri(model_uri: str) -> tuple[str, str]:
+    """(name, version) of ``models:/<name>/<version>``; anything else (a path, runs:/, an alias,
+    a bare logged-model id) is refused: models are loaded from registered versions only."""
+    found = REGISTRY_URI.match(model_uri)
+    if found is None:
+        raise ValueError(f"{model_uri!r} is not a registry URI models:/<name>/<version>")
+    return found["name"], found["version"]
+
+
+def verify_artifacts(
+    model_uri: str, expected: str | None, into: Path, registry_uri: str | None = None
+) -> Path:
+    """Copy a registered version's artifacts into `into` and check them against the hash recorded
+    at registration; the checked folder. ArtifactIntegrityError names the version."""
+    name, version = parse_registry_uri(model_uri)
+    if not expected:
+        raise ArtifactIntegrityError(
+            f"{name} v{version} records no {ARTIFACT_HASH_TAG}: its artifacts cannot be checked, "
+            "refusing to use it"
+        )
+    folder = _fetch(model_uri, into, registry_uri)
+    actual = artifact_digest(folder)
+    if actual != expected:
+        raise ArtifactIntegrityError(
+            f"{name} v{version}: artifacts changed since registration ({ARTIFACT_HASH_TAG} "
+            f"recorded {expected[:12]}..., found {actual[:12]}...): refusing to use it"
+        )
+    return folder
+
+
+def load_skops(folder: Path, label: str) -> Any:
+    """The pipeline in a checked model folder: skops only, with this module's trusted types (not
+    the list the artifact carries in its own MLmodel file)."""
+    import skops.io
+    import yaml
+
+    mlmodel = yaml.safe_load((folder / "MLmodel").read_text(encoding="utf-8")) or {}
+    flavor = (mlmodel.get("flavors") or {}).get("sklearn") or {}
+    if flavor.get("serialization_format") != "skops":
+        raise ArtifactIntegrityError(
+            f"{label} is not a skops model (serialization_format "
+            f"{flavor.get('serialization_format')!r}): refusing to load it"
+        )
+    path = (folder / str(flavor.get("pickled_model", "model.skops"))).resolve()
+    if path.parent != folder.resolve() or path.suffix != ".skops":
+        raise ArtifactIntegrityError(f"{label}: unexpected model file {path.name!r}")
+    return skops.io.load(path, trusted=TRUSTED_TYPES)
+
+
+def load_verified(model_uri: str, expected: str | None, registry_uri: str | None = None) -> Any:
+    """The fitted pipeline of a registered version, loaded from a copy checked against the hash
+    recorded at registration (skops, trusted types from TRUSTED_TYPES)."""
+    with tempfile.TemporaryDirectory(prefix="verified-model-") as tmp:
+        folder = verify_artifacts(model_uri, expected, Path(tmp), registry_uri)
+        return load_skops(folder, model_uri)
+
+
+def load_model(name: str, alias_or_version: str, registry_uri: str | None = None) -> Any:
+    """Load a registered model by alias or version, checked against its recorded hash."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=registry_uri, registry_uri=registry_uri)
+    if alias_or_version.isdigit():
+        found = client.get_model_version(name, alias_or_version)
+    else:
+        found = client.get_model_version_by_alias(name, alias_or_version)
+    return load_verified(
+        f"models:/{name}/{found.version}", found.tags.get(ARTIFACT_HASH_TAG), registry_uri
+    )

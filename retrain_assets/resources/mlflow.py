@@ -14,14 +14,99 @@ differ:
   failure hook marks the MLflow run FAILED when a step fails, and the resource's teardown marks it
   FINISHED when the Dagster run is over. (dagster-mlflow's hook ends the run when the job's last
   node succeeds, so a run whose last step is skipped stayed RUNNING.)
+- the MLflow run is started on first use inside a step, not while resources are set up: Dagster
+  does not retry a resource that fails to start, so an unreachable tracking server must fail the
+  step (where its retry policy applies), not the run.
+
+Steps that talk to MLflow run inside ``mlflow_errors(uri)`` with ``retry_policy(cfg)``: an
+unreachable server becomes a ``Failure`` naming the tracking URI, retried with exponential
+back-off; any other error fails the step at once (retrying would not change it).
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
+from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """True when an error (or one it was raised from) says the tracking server or its database did
+    not answer (refused or reset connection, timeout, too many 5xx answers, a locked sqlite store),
+    not that the request was wrong."""
+    import requests
+
+    transient = (
+        ConnectionError,
+        TimeoutError,
+        requests.ConnectionError,
+        requests.Timeout,
+        requests.exceptions.RetryError,
+        requests.exceptions.ChunkedEncodingError,
+    )
+    for err in _chain(exc):
+        if isinstance(err, transient):
+            return True
+        if type(err).__module__.startswith("sqlalchemy") and "database is locked" in str(err):
+            return True
+    return False
+
+
+def redact(uri: str) -> str:
+    """A URI fit for logs and messages: a user:password@ part is replaced by ***@."""
+    return re.sub(r"(?<=://)[^/@\s]+@", "***@", uri)
+
+
+def _root_reason(exc: BaseException) -> str:
+    *_, root = _chain(exc)
+    text = redact(f"{type(root).__name__}: {root}")
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+class MlflowUnreachable(dg.Failure):
+    """The tracking server did not answer; the message names its URI. Retried by the step's
+    retry policy."""
+
+
+@contextlib.contextmanager
+def mlflow_errors(tracking_uri: str) -> Iterator[None]:
+    """Around a step's body: an unreachable MLflow -> MlflowUnreachable (retried); any other error
+    -> a Failure that bypasses the retry policy; Dagster's own control flow passes through."""
+    try:
+        yield
+    except (dg.Failure, dg.RetryRequested, dg.DagsterError):
+        raise
+    except Exception as exc:
+        if is_unreachable(exc):
+            uri = redact(tracking_uri)
+            raise MlflowUnreachable(
+                description=f"MLflow tracking server {uri} is unreachable: {_root_reason(exc)}",
+                metadata={"tracking_uri": uri},
+                allow_retries=True,
+            ) from exc
+        raise dg.Failure(
+            description=redact(f"{type(exc).__name__}: {exc}"), allow_retries=False
+        ) from exc
+
+
+def retry_policy(retries: int, delay_seconds: float) -> dg.RetryPolicy | None:
+    """Exponential back-off for steps that talk to MLflow: waits delay, 3x, 7x, ... (Dagster's)."""
+    if retries <= 0:
+        return None
+    return dg.RetryPolicy(max_retries=retries, delay=delay_seconds, backoff=dg.Backoff.EXPONENTIAL)
 
 
 def ensure_experiment(tracking_uri: str, name: str, artifact_location: str) -> str:
@@ -58,21 +143,31 @@ class MlflowTracking(dg.ConfigurableResource):
 
     _tracker: Any = PrivateAttr(default=None)
     _run_id: str | None = PrivateAttr(default=None)
+    _init_context: Any = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Nothing that needs the server here: the MLflow run starts on first use, in a step.
+        self._init_context = context
+
+    def _start(self) -> Any:
         from dagster_mlflow.resources import MlFlow
 
+        if self._init_context is None:
+            raise RuntimeError("MlflowTracking was not set up for this step")
         ensure_experiment(self.mlflow_tracking_uri, self.experiment_name, self.artifact_location)
         import mlflow
 
-        self._tracker = MlFlow(context)
+        tracker = MlFlow(self._init_context)
         active = mlflow.active_run()
         self._run_id = active.info.run_id if active else None
+        return tracker
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         # The step(s) of this process are over; a run still active here succeeded (a failed step
         # already ended it through end_mlflow_run_on_failure). Left active, the next Dagster run
         # in this process would silently log into it.
+        if self._tracker is None:
+            return  # no step of this process used MLflow
         import mlflow
 
         active = mlflow.active_run()
@@ -81,23 +176,28 @@ class MlflowTracking(dg.ConfigurableResource):
 
     @property
     def tracker(self) -> Any:
-        """dagster-mlflow's ``MlFlow``: every mlflow function, bound to this Dagster run's run."""
+        """dagster-mlflow's ``MlFlow``: every mlflow function, bound to this Dagster run's run
+        (started, or found by its dagster_run_id tag, on first use)."""
         if self._tracker is None:
-            raise RuntimeError("MlflowTracking was not set up for this step")
+            self._tracker = self._start()
         return self._tracker
 
     @property
     def run_id(self) -> str:
         import mlflow
 
+        self.tracker  # noqa: B018 - the run exists once the tracker does
         active = mlflow.active_run()
         if active is None:
             raise RuntimeError("no active MLflow run: MlflowTracking was not set up for this step")
         return active.info.run_id
 
     def end_run(self, status: str = "FINISHED") -> None:
+        """End this Dagster run's MLflow run (found by its tag first if this process has not used
+        it yet, so a step that failed before logging anything still marks the cycle)."""
         import mlflow
 
+        self.tracker  # noqa: B018 - attaches this Dagster run's MLflow run
         mlflow.end_run(status=status)
 
     def run_url(self, run_id: str) -> str:
@@ -113,5 +213,10 @@ class MlflowTracking(dg.ConfigurableResource):
 
 @dg.failure_hook(required_resource_keys={"mlflow"})
 def end_mlflow_run_on_failure(context: dg.HookContext) -> None:
-    """A failed step (a blocking check included) marks the cycle's MLflow run FAILED."""
+    """A failed step (a blocking check included) marks the cycle's MLflow run FAILED; when the
+    step failed because MLflow is unreachable there is nothing to mark (and no point waiting)."""
+    error = context.op_exception
+    if error is not None and is_unreachable(error):
+        context.log.warning("MLflow is unreachable: this cycle's MLflow run was not marked FAILED")
+        return
     context.resources.mlflow.end_run(status="FAILED")

@@ -1,10 +1,25 @@
 """Read access to the MLflow model registry (aliases, version tags, models), without starting an
-MLflow run: monitoring steps read the registry, only retraining runs write tracking data."""
+MLflow run: monitoring steps read the registry, only retraining runs write tracking data.
 
-import contextlib
+Models are loaded only as registered versions (``models:/<name>/<version>``), from a copy whose
+artifacts match the sha256 recorded at registration (see ``lib/registry.py``).
+"""
+
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
+
+# Answers that mean "there is no such alias / model (yet)"; anything else (an unreachable server
+# above all) is an error, never "no champion".
+_NOT_FOUND = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}
+
+
+def _not_found(exc: Exception) -> bool:
+    from retrain_assets.resources.mlflow import is_unreachable
+
+    return getattr(exc, "error_code", None) in _NOT_FOUND and not is_unreachable(exc)
 
 
 class ModelRegistry(dg.ConfigurableResource):
@@ -30,15 +45,17 @@ class ModelRegistry(dg.ConfigurableResource):
         return mlflow.MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
     def alias_version(self, alias: str) -> str | None:
-        """The version behind an alias, or None (also when the model is not registered yet)."""
+        """The version behind an alias, or None when the alias (or the model) does not exist."""
         from mlflow.exceptions import MlflowException
 
         try:
             return str(
                 self.client().get_model_version_by_alias(self.registered_name, alias).version
             )
-        except MlflowException:
-            return None
+        except MlflowException as exc:
+            if _not_found(exc):
+                return None
+            raise
 
     def version_tags(self, version: str) -> dict[str, str]:
         return dict(self.client().get_model_version(self.registered_name, version).tags)
@@ -49,20 +66,40 @@ class ModelRegistry(dg.ConfigurableResource):
     def delete_alias(self, alias: str) -> None:
         from mlflow.exceptions import MlflowException
 
-        with contextlib.suppress(MlflowException):  # already gone: deleting is idempotent
+        try:
             self.client().delete_registered_model_alias(self.registered_name, alias)
+        except MlflowException as exc:  # already gone: deleting is idempotent
+            if not _not_found(exc):
+                raise
 
     def model_url(self, version: str) -> str:
         """The version's page in the MLflow UI."""
         return f"{self.ui_url.rstrip('/')}/#/models/{self.registered_name}/versions/{version}"
+
+    def model_uri(self, version: str) -> str:
+        return f"models:/{self.registered_name}/{version}"
 
     def tag_version(self, version: str, tags: dict[str, str]) -> None:
         client = self.client()
         for key, value in tags.items():
             client.set_model_version_tag(self.registered_name, version, key, str(value))
 
-    def load(self, version: str) -> Any:
-        """The fitted pipeline of a registered version (skops, trusted types from logging time)."""
-        import mlflow
+    def verify(self, version: str) -> str:
+        """Check a version's artifacts against the hash recorded at registration; the hash.
+        Raises ArtifactIntegrityError (naming the version) when they differ or none is recorded."""
+        from retrain_assets.lib import registry as model_io
 
-        return mlflow.sklearn.load_model(f"models:/{self.registered_name}/{version}")
+        expected = self.version_tags(version).get(model_io.ARTIFACT_HASH_TAG)
+        with tempfile.TemporaryDirectory(prefix="verify-model-") as tmp:
+            model_io.verify_artifacts(
+                self.model_uri(version), expected, Path(tmp), self.tracking_uri
+            )
+        return str(expected)
+
+    def load(self, version: str) -> Any:
+        """The fitted pipeline of a registered version, from artifacts checked against the hash
+        recorded at registration (skops, trusted types listed in lib/registry.py)."""
+        from retrain_assets.lib import registry as model_io
+
+        expected = self.version_tags(version).get(model_io.ARTIFACT_HASH_TAG)
+        return model_io.load_verified(self.model_uri(version), expected, self.tracking_uri)
