@@ -19,9 +19,8 @@ from retrain_assets.lib import registry
 from tests.conftest import SMALL, Loop, failure_message, make_project
 from tests.prod.conftest import BIN, free_port, pg_query, pg_url
 
-SPEC = dataclasses.replace(
-    SMALL, days=2, drift="none"
-)  # the bootstrap retraining is all this test needs
+# The bootstrap retraining is all this test needs.
+SPEC = dataclasses.replace(SMALL, days=2, drift="none")
 
 
 def _healthy(url: str) -> bool:
