@@ -20,6 +20,9 @@ for key, value in {
     "DVC_NO_ANALYTICS": "1",
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "DAGSTER_DISABLE_TELEMETRY": "1",
+    # Two pytest workers on two cores: OpenMP thread teams (HistGradientBoosting) would spin
+    # against each other and the daemon test's processes, costing 10-20x per fit.
+    "OMP_NUM_THREADS": "1",
 }.items():
     os.environ.setdefault(key, value)
 

@@ -124,13 +124,25 @@ def measure_latency_ms(
     Rows are taken in order, cycling through ``rows``. The one-row frames are built before the
     clock starts (slicing is the caller's cost, not the model's); ``warmup`` untimed calls go
     first so lazy initialisation (imports, caches, JIT) does not land in the tail. Timed with
-    ``time.perf_counter``, one call at a time, as a serving endpoint handles a request.
+    ``time.perf_counter``, one call at a time, as a serving endpoint handles a request, with
+    OpenMP held to one thread: a serving worker answers one row per request, and
+    HistGradientBoosting's thread team spinning up for a single row costs milliseconds when idle
+    and hundreds of milliseconds when the cores are busy (measured on a loaded 2-core box).
     """
+    from threadpoolctl import threadpool_limits
+
     if rows.empty:
         raise ValueError("rows is empty; need at least one row to time predictions")
     if n < 1 or warmup < 0:
         raise ValueError(f"n must be >= 1 and warmup >= 0; got n={n}, warmup={warmup}")
     singles = [rows.iloc[[i]] for i in range(min(len(rows), n + warmup))]
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return _timed(predict, singles, n, warmup)
+
+
+def _timed(
+    predict: Callable[[pd.DataFrame], object], singles: list[pd.DataFrame], n: int, warmup: int
+) -> NDArray[np.float64]:
     for i in range(warmup):
         predict(singles[i % len(singles)])
     out = np.empty(n, dtype=np.float64)
