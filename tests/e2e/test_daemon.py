@@ -27,7 +27,7 @@ from retrain_assets.lib import simulate as sim
 
 REPO = Path(__file__).resolve().parents[2]
 DEADLINE_S = 480
-RUNS = """{ runsOrError(limit: 300) { ... on Runs { results { jobName status
+RUNS = """{ runsOrError(limit: 300) { ... on Runs { results { runId jobName status
   tags { key value } } } } }"""
 CHECKS = """{ assetCheckExecutions(assetKey: {path: ["drift_report"]},
   checkName: "drift_report_within_threshold", limit: 50) { status } }"""
@@ -131,7 +131,8 @@ def test_the_daemon_runs_the_loop(daemon) -> None:
             "retrain/evidence"
         ]
         assert "drifted batches in a row" in evidence
-        _look_at_the_ui(port)
+        drift_run = next(r for r in drift_runs if r["status"] == "SUCCESS")
+        _look_at_the_ui(port, drift_run["runId"])
         return
     pytest.fail(f"the loop did not complete within {DEADLINE_S} s: {state}")
 
@@ -144,8 +145,9 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 
 
-def _look_at_the_ui(port: int) -> None:
-    """What a user sees, in a real browser: the asset list, the drift report's warned check."""
+def _look_at_the_ui(port: int, drift_run_id: str) -> None:
+    """What a user sees, in a real browser: the asset list, the asset graph, the drift report's
+    warned check, the promotion, and the drift-triggered run with its reason."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
     from playwright.sync_api import sync_playwright
@@ -170,4 +172,16 @@ def _look_at_the_ui(port: int) -> None:
         page.goto(f"{base}/assets/promoted_model")
         page.get_by_text("new_version").first.wait_for(timeout=30_000)
         page.screenshot(path=str(ARTIFACTS / "promoted_model.png"))
+        # the asset graph of the monitoring group: its nodes, by name
+        page.goto(f"{base}/locations/retrain_assets.definitions/asset-groups/monitoring")
+        for asset in ("drift_report", "predictions", "performance_report", "reference_profile"):
+            page.get_by_text(asset, exact=True).first.wait_for(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "asset_graph.png"))
+        # the drift-triggered retraining: launched by drift_sensor, its tags say why
+        page.goto(f"{base}/runs/{drift_run_id}")
+        page.get_by_text("Launched by drift_sensor").first.wait_for(timeout=30_000)
+        page.get_by_role("button", name="View tags and config").first.click()
+        page.get_by_text("retrain/reason").first.wait_for(timeout=30_000)
+        page.get_by_text("drifted batches in a row", exact=False).first.wait_for(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "drift_run_tags.png"))
         browser.close()
