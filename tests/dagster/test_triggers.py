@@ -95,13 +95,15 @@ def test_abrupt_drift_is_detected_within_two_batches(tmp_path: Path, instance) -
     assert failed and all(e.severity == dg.AssetCheckSeverity.WARN for e in failed)
 
 
-def test_seasonal_wobble_over_eight_weeks_never_retrains(tmp_path: Path, instance) -> None:
-    spec = dataclasses.replace(SMALL, drift="seasonal", days=56, rows_per_day=1000)
+def test_seasonal_wobble_over_four_weeks_never_retrains(tmp_path: Path, instance) -> None:
+    # Four whole weeks: every weekday of the wobble twice (the full policy over seasonal data,
+    # performance and concept triggers included, is tests/dagster/test_backtest.py's).
+    spec = dataclasses.replace(SMALL, drift="seasonal", days=28, rows_per_day=600)
     project = make_project(tmp_path, spec)
     loop = Loop(project, instance)
     loop.settle(("landing_sensor", "bootstrap_sensor"))  # reference and champion first
     job = project.defs.resolve_job_def("ingest_job")
-    for i in range(56):  # only what drift needs: each day's batch and its drift report
+    for i in range(28):  # only what drift needs: each day's batch and its drift report
         result = job.execute_in_process(
             instance=instance,
             partition_key=_day(i),
@@ -110,7 +112,7 @@ def test_seasonal_wobble_over_eight_weeks_never_retrains(tmp_path: Path, instanc
         assert result.success
     assert tick(project, instance, "drift_sensor").run_requests == []
     verdicts = _drift_reports(instance)
-    assert len(verdicts) == 56 and sum(verdicts.values()) == 0
+    assert len(verdicts) == 28 and sum(verdicts.values()) == 0
 
 
 def test_concept_drift_triggers_through_performance_not_drift(tmp_path: Path, instance) -> None:
