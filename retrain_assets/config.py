@@ -230,10 +230,10 @@ class PerformanceConfig(_Strict):
     """... or when live AUC < this."""
     concept_max_drift_share: float = Field(0.2, ge=0.0, le=1.0)
     """Degradation while the observed days' drift share stays below this is concept drift."""
-    page_hinkley_delta: float = Field(0.04, ge=0.0)
-    """Page-Hinkley tolerance on the per-row log loss."""
-    page_hinkley_threshold: float = Field(75.0, gt=0.0)
-    """Page-Hinkley alarm threshold (lambda)."""
+    page_hinkley_delta: float = Field(0.075, ge=0.0)
+    """Page-Hinkley tolerance per row, in running standard deviations of the per-row log loss."""
+    page_hinkley_threshold: float = Field(115.0, gt=0.0)
+    """Page-Hinkley alarm threshold (lambda), in the same standard-deviation units."""
     max_label_delay_days: int = Field(30, ge=0)
     """Predictions are searched this many days back for a label's id."""
     cooldown_days: int = Field(3, ge=0)
