@@ -230,6 +230,9 @@ class PerformanceConfig(_Strict):
     """... or when live AUC < this."""
     concept_max_drift_share: float = Field(0.2, ge=0.0, le=1.0)
     """Degradation while the observed days' drift share stays below this is concept drift."""
+    degradation_confidence: float = Field(0.99, gt=0.5, lt=1.0)
+    """Degraded only when live AUC is below the bar with this one-sided confidence (Hanley-McNeil
+    standard error): a day of a few hundred labels moves the AUC by about 0.03."""
     page_hinkley_delta: float = Field(0.075, ge=0.0)
     """Page-Hinkley tolerance per row, in running standard deviations of the per-row log loss."""
     page_hinkley_threshold: float = Field(115.0, gt=0.0)

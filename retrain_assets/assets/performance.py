@@ -109,6 +109,7 @@ def evaluate_day(
             relative_drop=perf.relative_drop,
             absolute_floor=perf.absolute_floor,
             concept_max_drift_share=perf.concept_max_drift_share,
+            confidence=perf.degradation_confidence,
         ),
         drift_share=drift_share,
         detector_alarm=ph.alarm,

@@ -39,6 +39,9 @@ class PerformanceSettings:
     """... or when live AUC < this floor, whatever the baseline."""
     concept_max_drift_share: float = 0.2
     """Concept drift: degraded while the share of drifted features stays below this."""
+    confidence: float = 0.99
+    """Degraded only when the AUC's one-sided upper confidence bound (Hanley-McNeil standard
+    error) is below the bar: a few hundred labels give an AUC that wobbles by +-0.03 day to day."""
 
     def __post_init__(self) -> None:
         if self.min_labels < 1 or self.window_days < 0:
@@ -206,7 +209,7 @@ def assess(
     verdict_made = auc is not None and n >= settings.min_labels
     degraded = False
     if auc is not None:
-        below, text = _judge(auc, baseline_auc, settings)
+        below, text = _judge(auc, baseline_auc, settings, auc_standard_error(auc, y))
         if verdict_made:
             degraded = below
             parts.append(f"{text} over {n} labels from {len(days)} day(s)")
@@ -248,20 +251,44 @@ def assess(
     )
 
 
+def auc_standard_error(auc: float, y: np.ndarray) -> float:
+    """Hanley & McNeil (1982) standard error of an AUC from its class counts."""
+    n1 = int(np.sum(y == 1))
+    n0 = int(y.size - n1)
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    var = (auc * (1 - auc) + (n1 - 1) * (q1 - auc**2) + (n0 - 1) * (q2 - auc**2)) / (n1 * n0)
+    return float(math.sqrt(max(var, 0.0)))
+
+
 def _judge(
-    auc: float, baseline_auc: float | None, settings: PerformanceSettings
+    auc: float, baseline_auc: float | None, settings: PerformanceSettings, se: float = 0.0
 ) -> tuple[bool, str]:
-    """Whether ``auc`` is below the baseline bar or the floor, and the sentence saying so."""
+    """Whether ``auc`` is significantly below the baseline bar or the floor (its one-sided upper
+    bound ``auc + z * se`` is), and the sentence saying so."""
+    from scipy.stats import norm
+
+    margin = float(norm.ppf(settings.confidence)) * se if math.isfinite(se) else 0.0
+    upper = auc + margin
     floor = f"{settings.absolute_floor:g} (floor)"
-    bars: list[tuple[bool, str]] = []
+    bars: list[tuple[float, str]] = []
     if baseline_auc is not None:
         factor = 1 - settings.relative_drop
         bar = baseline_auc * factor
-        text = f"{factor:g} × {_fmt(baseline_auc)} = {_fmt(bar)} (baseline)"
-        bars.append((auc < bar, text))
-    bars.append((auc < settings.absolute_floor, floor))
-    below = [text for is_below, text in bars if is_below]
+        bars.append((bar, f"{factor:g} × {_fmt(baseline_auc)} = {_fmt(bar)} (baseline)"))
+    bars.append((settings.absolute_floor, floor))
+    bound = f" (upper {settings.confidence:g} bound {_fmt(upper)})" if margin else ""
+    below = [text for value, text in bars if upper < value]
     if below:
-        return True, f"degraded: auc {_fmt(auc)} < " + " and < ".join(below)
+        return True, f"degraded: auc {_fmt(auc)} < " + " and < ".join(below) + bound
+    noisy = [text for value, text in bars if auc < value]
+    if noisy:
+        return False, (
+            f"healthy: auc {_fmt(auc)} < "
+            + " and < ".join(noisy)
+            + " but not significantly"
+            + bound
+        )
     prefix = "healthy: " if baseline_auc is not None else "healthy (no baseline): "
-    return False, prefix + f"auc {_fmt(auc)} ≥ " + " and ≥ ".join(text for _, text in bars)
+    return False, prefix + f"auc {_fmt(auc)} ≥ " + " and ≥ ".join(t for _, t in bars)

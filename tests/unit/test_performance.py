@@ -242,3 +242,19 @@ def test_metadata_is_flat_and_scalar() -> None:
 def test_nan_baseline_counts_as_none() -> None:
     verdict = assess(days_of({"2024-03-10": 1000}), "2024-03-10", float("nan"), SETTINGS)
     assert verdict.baseline_auc is None and not verdict.degraded
+
+
+def test_a_dip_within_the_auc_noise_of_a_small_day_is_not_degraded() -> None:
+    from retrain_assets.lib.performance import auc_standard_error
+
+    # 400 labels, 20 % positives: the AUC's standard error is about 0.026
+    y = np.array([1] * 80 + [0] * 320)
+    se = auc_standard_error(0.76, y)
+    assert 0.02 < se < 0.035
+    bar_settings = PerformanceSettings(relative_drop=0.05)  # bar 0.95 x 0.805 = 0.765
+    from retrain_assets.lib.performance import _judge
+
+    below, text = _judge(0.7635, 0.805, bar_settings, se)
+    assert not below and "not significantly" in text
+    below, text = _judge(0.66, 0.805, bar_settings, se)
+    assert below and "upper 0.99 bound" in text
