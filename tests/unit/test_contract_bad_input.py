@@ -3,10 +3,9 @@ into before Dagster is involved.
 
 Why: the bad-input matrix (tests/dagster/test_bad_input.py, the table in README.md) promises
 the user a message naming the file and the column, or a documented acceptance with a note. These
-tests pin
-the pieces that produce those messages and notes: the encoding error's line and column, the
-delimiter and decimal-comma handling, conflicting labels, and the helpers behind the notes
-(unseen categories, labels for unknown ids, labels corrected by a later file).
+tests pin the pieces that produce those messages and notes: the encoding error's line and
+column, the delimiter and decimal-comma handling, conflicting labels, and the helpers behind the
+notes (unseen categories, labels for unknown ids, labels corrected by a later file).
 """
 
 from __future__ import annotations
