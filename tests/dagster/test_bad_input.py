@@ -69,7 +69,7 @@ class World:
         return run
 
     def champion(self) -> tuple[str, int]:
-        client = MlflowClient(self.project.cfg.tracking_uri)
+        client = MlflowClient(self.project.cfg.tracking_uri, self.project.cfg.tracking_uri)
         version = client.get_model_version_by_alias("car_loan", "champion").version
         return str(version), len(client.search_model_versions("name='car_loan'"))
 

@@ -87,7 +87,7 @@ def test_foreign_csv_feed_loads_ingests_and_trains(tmp_path: Path, instance) -> 
 
     [retrain] = loop.retrains()
     assert retrain.dagster_run.tags["retrain/reason"] == "bootstrap"
-    client = MlflowClient(cfg.tracking_uri)
+    client = MlflowClient(cfg.tracking_uri, cfg.tracking_uri)
     champion = client.get_model_version_by_alias("tumour", "champion")
     run = client.get_run(champion.run_id)
     assert run.data.params["estimator"] == "logistic_regression"

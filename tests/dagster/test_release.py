@@ -29,7 +29,7 @@ def _project(tmp_path: Path, spec=SMALL, **sections) -> Project:
 
 
 def _client(project: Project) -> MlflowClient:
-    return MlflowClient(project.cfg.tracking_uri)
+    return MlflowClient(project.cfg.tracking_uri, project.cfg.tracking_uri)
 
 
 def _alias(project: Project, alias: str) -> str | None:

@@ -29,7 +29,7 @@ def test_first_landing_ends_with_a_champion(project: Project, instance) -> None:
     md5 = training.asset_materialization.metadata["dvc_md5"].value
     assert len(md5) == 32
 
-    client = MlflowClient(project.cfg.tracking_uri)
+    client = MlflowClient(project.cfg.tracking_uri, project.cfg.tracking_uri)
     name = project.cfg.model.registered_name
     champion = client.get_model_version_by_alias(name, "champion")
     assert str(champion.version) == "1" and champion.tags["dvc_md5"] == md5
@@ -91,7 +91,7 @@ def test_failed_cycle_marks_its_mlflow_run_failed(project: Project, instance, mo
         instance=instance, tags={"retrain/reason": "manual"}, raise_on_error=False
     )
     assert not result.success and "training blew up" in failure_message(result)
-    client = MlflowClient(project.cfg.tracking_uri)
+    client = MlflowClient(project.cfg.tracking_uri, project.cfg.tracking_uri)
     [run] = client.search_runs(
         [client.get_experiment_by_name("retrain_assets").experiment_id],
         filter_string=f"tags.dagster_run_id = '{result.run_id}'",

@@ -125,7 +125,7 @@ def test_the_daemon_runs_the_loop(daemon) -> None:
         assert len(landed) >= 13 and all(r["status"] == "SUCCESS" for r in landed), state
         checks = _graphql(port, CHECKS)["assetCheckExecutions"]
         assert {c["status"] for c in checks} >= {"SUCCEEDED", "FAILED"}  # clean days, drifted days
-        client = MlflowClient(tracking)
+        client = MlflowClient(tracking, tracking)
         assert str(client.get_model_version_by_alias("car_loan", "champion").version) != "1"
         evidence = next(t for r, t in zip(runs, tags, strict=True) if r in drift_runs)[
             "retrain/evidence"

@@ -127,7 +127,7 @@ def test_retrain_job_steps_run_in_the_celery_worker(
     assert succeeded >= STEPS
 
     # One MLflow run across the steps' processes, finished, and its model is the champion.
-    client = MlflowClient(project.cfg.tracking_uri)
+    client = MlflowClient(project.cfg.tracking_uri, project.cfg.tracking_uri)
     experiment = client.get_experiment_by_name(project.cfg.mlflow.experiment_name)
     [run] = client.search_runs(
         [experiment.experiment_id], filter_string=f"tags.dagster_run_id = '{result.run_id}'"

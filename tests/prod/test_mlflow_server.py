@@ -64,7 +64,7 @@ def test_retraining_logs_to_the_tracking_server(tmp_path: Path, instance, mlflow
     assert all(r.success for r in loop.results), [failure_message(r) for r in loop.results]
     [retrain] = loop.retrains()
 
-    client = MlflowClient(url)
+    client = MlflowClient(url, url)
     name = project.cfg.model.registered_name
     champion = client.get_model_version_by_alias(name, "champion")
     assert str(champion.version) == "1"

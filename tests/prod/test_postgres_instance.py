@@ -66,7 +66,7 @@ def test_the_loop_on_postgres_storage(tmp_path: Path, pg_instance: dg.DagsterIns
     assert reasons[0] == "bootstrap" and reasons.count("drift") == 1, reasons
     drift_run = next(r for r in loop.retrains() if r.dagster_run.tags["retrain/reason"] == "drift")
     assert "drifted batches in a row" in drift_run.dagster_run.tags["retrain/evidence"]
-    client = MlflowClient(project.cfg.tracking_uri)
+    client = MlflowClient(project.cfg.tracking_uri, project.cfg.tracking_uri)
     champion = client.get_model_version_by_alias(project.cfg.model.registered_name, "champion")
     assert str(champion.version) != "1"
     assert client.get_run(champion.run_id).data.tags["dagster_run_id"] == drift_run.run_id
