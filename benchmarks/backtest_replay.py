@@ -108,10 +108,12 @@ def main() -> None:
         cfg = load_config(config)
         truth = load_truth(None, cfg)
         stamps: list[float] = []
+        cpu: list[float] = []
         rss: list[float] = []
 
         def progress(record: DayRecord) -> None:
             stamps.append(time.perf_counter())
+            cpu.append(time.process_time())
             rss.append(_rss_mb())
             if len(stamps) % 50 == 0:
                 print(f"  day {len(stamps)}: {record.day}, rss {rss[-1]:.0f} MB", flush=True)
@@ -122,6 +124,8 @@ def main() -> None:
         runs, keys = _run_keys(Path(tmp) / "replay" / "dagster")
     timing, summary = report["timing"], report["summary"]
     per_day = [b - a for a, b in itertools.pairwise(stamps)]
+    # CPU seconds of this process per day: on a shared box wall time also measures the neighbours.
+    cpu_day = [b - a for a, b in itertools.pairwise(cpu)]
     dagster_s = timing["sensor_seconds"] + timing["run_seconds"] - timing["step_seconds"]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"profile {args.profile}: {profile['days']} days x {profile['rows_per_day']} rows")
@@ -139,6 +143,14 @@ def main() -> None:
         first = statistics.median(per_day[:100])
         last = statistics.median(per_day[-100:])
         print(f"median s/day: first 100 {first:.3f}, last 100 {last:.3f}")
+        cpu_first = statistics.median(cpu_day[:100])
+        cpu_last = statistics.median(cpu_day[-100:])
+        print(f"median CPU s/day: first 100 {cpu_first:.3f}, last 100 {cpu_last:.3f} "
+              f"(ratio {cpu_last / cpu_first:.2f})")  # fmt: skip
+        for start in range(0, len(per_day), 100):
+            chunk = per_day[start : start + 100]
+            print(f"  days {start + 1}-{start + len(chunk)}: median {statistics.median(chunk):.3f}"
+                  f" s/day, CPU {statistics.median(cpu_day[start : start + 100]):.3f} s/day")
         print(f"RESULT backtest_load: {len(stamps)} days, duplicate runs {runs - keys}, "
               f"peak RSS {peak:.0f} MB, last/first 100 days time ratio {last / first:.2f} "
               f"(goal ~1)")  # fmt: skip
