@@ -149,8 +149,10 @@ def main() -> None:
               f"(ratio {cpu_last / cpu_first:.2f})")  # fmt: skip
         for start in range(0, len(per_day), 100):
             chunk = per_day[start : start + 100]
-            print(f"  days {start + 1}-{start + len(chunk)}: median {statistics.median(chunk):.3f}"
-                  f" s/day, CPU {statistics.median(cpu_day[start : start + 100]):.3f} s/day")
+            print(
+                f"  days {start + 1}-{start + len(chunk)}: median {statistics.median(chunk):.3f}"
+                f" s/day, CPU {statistics.median(cpu_day[start : start + 100]):.3f} s/day"
+            )
         print(f"RESULT backtest_load: {len(stamps)} days, duplicate runs {runs - keys}, "
               f"peak RSS {peak:.0f} MB, last/first 100 days time ratio {last / first:.2f} "
               f"(goal ~1)")  # fmt: skip
