@@ -27,7 +27,7 @@ from retrain_assets.defs import build_definitions
 from retrain_assets.history import new_materializations
 from retrain_assets.jobs import CANARY_JOB, RETRAIN_JOB, ROLLBACK_JOB
 from retrain_assets.lib.backtest import DayRecord, pooled_auc, summarize
-from retrain_assets.lib.contract import READERS, landing_day
+from retrain_assets.lib.landing_files import READERS, landing_day
 from retrain_assets.tags import REASON_TAG
 
 SENSORS = (

@@ -5,10 +5,9 @@ runs, promotions and rollbacks) plus one row per retraining cycle from MLflow; a
 change-point estimate of the day live AUC fell.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import pandas as pd
 
 from retrain_assets.config import RetrainConfig
 from retrain_assets.history import new_materializations
@@ -16,6 +15,9 @@ from retrain_assets.jobs import RETRAIN_JOB
 from retrain_assets.resources.registry import ModelRegistry
 from retrain_assets.resources.storage import LandingStore
 from retrain_assets.tags import DATA_DAY_TAG, REASON_TAG
+
+if TYPE_CHECKING:  # pandas is imported inside the steps: the code location loads without it
+    import pandas as pd
 
 
 def daily_facts(instance: dg.DagsterInstance) -> list[dict[str, Any]]:
@@ -57,9 +59,10 @@ def daily_facts(instance: dg.DagsterInstance) -> list[dict[str, Any]]:
     return days
 
 
-def mlflow_cycles(registry: ModelRegistry, experiment: str) -> pd.DataFrame:
+def mlflow_cycles(registry: ModelRegistry, experiment: str) -> "pd.DataFrame":
     """One row per retraining cycle logged to MLflow (newest first)."""
     import mlflow
+    import pandas as pd
 
     client = registry.client()
     found = client.get_experiment_by_name(experiment)

@@ -14,23 +14,19 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
 
 from retrain_assets.assets.monitor import PROFILE_DIR
 from retrain_assets.config import RetrainConfig
-from retrain_assets.lib.contract import (
-    BatchReport,
-    LandingFileError,
-    Violation,
-    check_frame,
-    read_table,
-    relabelled,
-    unknown_ids,
-    unseen_categories,
-)
+from retrain_assets.lib.landing_files import LandingFileError, Violation
 from retrain_assets.resources.storage import LandingStore, write_parquet_atomic
+
+if TYPE_CHECKING:  # pandas (and the contract, which needs it) is imported inside the steps
+    import pandas as pd
+
+    from retrain_assets.lib.contract import BatchReport
 
 PREVIEW_ROWS = 5
 
@@ -47,7 +43,11 @@ def _null_table(null_rates: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
-def _read_and_check(cfg: RetrainConfig, kind: str, path: Path) -> BatchReport:
+def _read_and_check(cfg: RetrainConfig, kind: str, path: Path) -> "BatchReport":
+    import pandas as pd
+
+    from retrain_assets.lib.contract import BatchReport, check_frame, read_table
+
     data = cfg.data
     try:
         raw = read_table(path)
@@ -74,7 +74,9 @@ def _known_categories(store: LandingStore) -> dict[str, list[str]]:
     return {c["name"]: c["categories"] for c in json.loads(path.read_text())["categorical"]}
 
 
-def _feature_notes(store: LandingStore, frame: pd.DataFrame) -> tuple[list[str], dict]:
+def _feature_notes(store: LandingStore, frame: "pd.DataFrame") -> tuple[list[str], dict]:
+    from retrain_assets.lib.contract import unseen_categories
+
     found = unseen_categories(frame, _known_categories(store))
     notes = [
         f"column '{col}': {n} row(s) with a category the champion never saw, e.g. {examples}: "
@@ -86,10 +88,14 @@ def _feature_notes(store: LandingStore, frame: pd.DataFrame) -> tuple[list[str],
 
 
 def _label_notes(
-    cfg: RetrainConfig, store: LandingStore, day: str, frame: pd.DataFrame
+    cfg: RetrainConfig, store: LandingStore, day: str, frame: "pd.DataFrame"
 ) -> tuple[list[str], dict]:
     """Labels for ids no feature batch holds, and ids an earlier labels file labelled otherwise,
     both within ``performance.max_label_delay_days`` (the window performance reports join in)."""
+    import pandas as pd
+
+    from retrain_assets.lib.contract import relabelled, unknown_ids
+
     id_col, target = cfg.data.id_column, cfg.data.target_column
     notes: list[str] = []
     first = (

@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 
 from retrain_assets.config import RetrainConfig
 from retrain_assets.resources.dvc import DvcRepository
@@ -51,6 +50,8 @@ def build_monitor_assets(
         """What "normal" looks like: the champion's training set, binned once for the drift engine.
 
         Built from the reference set until a champion exists; rebuilt by every retraining run."""
+        import pandas as pd
+
         from retrain_assets.lib.drift import ReferenceProfile
 
         champion = registry.alias_version(CHAMPION)
@@ -97,6 +98,8 @@ def build_monitor_assets(
         """How far one day's batch moved from the reference profile, column by column.
 
         Materialised with each day's feature batch; drift_sensor reads its verdicts."""
+        import pandas as pd
+
         from retrain_assets.lib.drift import ReferenceProfile
 
         day = context.partition_key
@@ -156,6 +159,8 @@ def build_monitor_assets(
         """One day's batch scored by the champion and, in its shadow, by the challenger.
 
         Materialised with each day's feature batch; labels are joined to it by id later."""
+        import pandas as pd
+
         day = context.partition_key
         batch = store.read_batch("features", day)
         out = pd.DataFrame({data.id_column: batch[data.id_column]})

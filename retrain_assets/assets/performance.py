@@ -9,15 +9,17 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import pandas as pd
 
 from retrain_assets.assets.monitor import CHAMPION, PREVIOUS, write_json_atomic
 from retrain_assets.config import RetrainConfig
 from retrain_assets.resources.registry import ModelRegistry
 from retrain_assets.resources.storage import LandingStore
+
+if TYPE_CHECKING:  # pandas is imported inside the steps: the code location loads without it
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,9 @@ def _days_back(day: str, n: int) -> str:
     return (dt.date.fromisoformat(day) - dt.timedelta(days=n)).isoformat()
 
 
-def _stored_predictions(store: LandingStore, cfg: RetrainConfig, day: str) -> pd.DataFrame:
+def _stored_predictions(store: LandingStore, cfg: RetrainConfig, day: str) -> "pd.DataFrame":
+    import pandas as pd
+
     folder = Path(store.workdir) / "monitoring" / "predictions"
     first = _days_back(day, cfg.performance.max_label_delay_days)
     files = sorted(p for p in folder.glob("*.parquet") if first <= p.stem <= day)
@@ -67,6 +71,8 @@ def _drift_share(store: LandingStore, days: list[str]) -> float | None:
 def evaluate_day(
     store: LandingStore, cfg: RetrainConfig, day: str, champion: str, baseline: float | None
 ) -> LiveReport:
+    import pandas as pd
+
     from retrain_assets.lib.concept import PageHinkley, PageHinkleyState, row_log_loss
     from retrain_assets.lib.performance import PerformanceSettings, assess, join_predictions
 
@@ -124,8 +130,10 @@ def evaluate_day(
     return LiveReport(verdict, state, unmatched, other, challenger, shadow, guardrail)
 
 
-def _guardrail(cfg: RetrainConfig, joined_by_day: dict[str, pd.DataFrame]) -> Any:
+def _guardrail(cfg: RetrainConfig, joined_by_day: dict[str, "pd.DataFrame"]) -> Any:
     """The new champion against the previous one on the window's rows both of them scored."""
+    import pandas as pd
+
     from retrain_assets.lib.guardrail import assess_guardrail
 
     frames = [

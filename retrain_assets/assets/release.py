@@ -13,14 +13,17 @@ then fails with an error naming the tracking URI; refusals fail at once.
 import datetime as dt
 import getpass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
 
 from retrain_assets.config import RetrainConfig
 from retrain_assets.resources.mlflow import mlflow_errors, retry_policy
 from retrain_assets.resources.registry import ModelRegistry
 from retrain_assets.resources.storage import LandingStore
+
+if TYPE_CHECKING:  # pandas is imported inside the steps: the code location loads without it
+    import pandas as pd
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous_champion"
 CANARY_CHECK = "canary_evaluation_non_inferior"
@@ -34,8 +37,10 @@ class PromotionConfig(dg.Config):
     requested_by: str = ""
 
 
-def shadow_rows(cfg: RetrainConfig, store: LandingStore, challenger: str) -> pd.DataFrame:
+def shadow_rows(cfg: RetrainConfig, store: LandingStore, challenger: str) -> "pd.DataFrame":
     """Labelled rows that both the champion and this challenger scored (same rows, paired)."""
+    import pandas as pd
+
     folder = Path(store.workdir) / "monitoring" / "predictions"
     frames = []
     for path in sorted(folder.glob("*.parquet")):

@@ -12,8 +12,9 @@ tracking URI; any other error fails at once. A candidate is registered only afte
 were written, with their sha256, so a failed upload or a killed run leaves no half-logged version.
 """
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
-import pandas as pd
 
 from retrain_assets.config import RetrainConfig
 from retrain_assets.resources.dvc import DvcRepository
@@ -21,6 +22,9 @@ from retrain_assets.resources.mlflow import MlflowTracking, mlflow_errors, retry
 from retrain_assets.resources.registry import ModelRegistry
 from retrain_assets.resources.storage import LandingStore, write_parquet_atomic
 from retrain_assets.tags import EVIDENCE_TAG, REASON_TAG
+
+if TYPE_CHECKING:  # pandas is imported inside the steps: the code location loads without it
+    import pandas as pd
 
 # lib.* modules import sklearn/mlflow (seconds): they are imported inside the asset functions, so
 # loading the code location in every Dagster process stays fast.
@@ -38,8 +42,10 @@ class TrainingRunConfig(dg.Config):
     half_life_days: float | None = None
 
 
-def labelled_rows(cfg: RetrainConfig, store: LandingStore) -> pd.DataFrame:
+def labelled_rows(cfg: RetrainConfig, store: LandingStore) -> "pd.DataFrame":
     """Every stored production row that has a stored label, with the day it was observed."""
+    import pandas as pd
+
     from retrain_assets.lib import training
 
     id_col = cfg.data.id_column
@@ -102,6 +108,8 @@ def build_train_assets(cfg: RetrainConfig) -> list[dg.AssetsDefinition]:
         training strategy) and its time-ordered test set, versioned with DVC.
 
         Rebuilt at the start of every retraining run."""
+        import pandas as pd
+
         from retrain_assets.lib import datagate, strategies, training
 
         with mlflow_errors(cfg.tracking_uri):
@@ -218,6 +226,8 @@ def build_train_assets(cfg: RetrainConfig) -> list[dg.AssetsDefinition]:
         """A model fitted on the training set, scored against the champion on the same test
         rows, logged to MLflow (skops) and registered; the `challenger` alias goes to it only when
         both gates pass. Refreshed by every retraining run."""
+        import pandas as pd
+
         from retrain_assets.lib import gates as gate_lib
         from retrain_assets.lib import registry as model_io
         from retrain_assets.lib import training

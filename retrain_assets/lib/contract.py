@@ -8,44 +8,19 @@ wrong and where.
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-READERS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
-DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-class LandingFileError(ValueError):
-    """A landing file cannot be read at all; the message names the file (and the column, when the
-    problem sits in one). ``rule`` and ``reason`` are the parts a ``Violation`` is made of."""
-
-    def __init__(
-        self, path: Path | str, reason: str, *, rule: str = "unreadable", column: str | None = None
-    ) -> None:
-        where = f"column '{column}': " if column else ""
-        super().__init__(f"{path}: {where}{reason}")
-        self.path, self.reason, self.rule, self.column = str(path), reason, rule, column
-
-    def violation(self) -> Violation:
-        return Violation(self.rule, self.column, self.reason)
-
-
-@dataclass(frozen=True)
-class Violation:
-    """One broken rule: which, on which column (if any), and the figure that broke it."""
-
-    rule: str
-    column: str | None
-    detail: str
-
-    def describe(self, source: Path | str) -> str:
-        where = f"column '{self.column}'" if self.column else "file"
-        return f"{source}: {where}: {self.rule}: {self.detail}"
+# Re-exported: the pandas-free half of the contract (file names, days, errors) lives there.
+from retrain_assets.lib.landing_files import DAY_RE as DAY_RE
+from retrain_assets.lib.landing_files import READERS as READERS
+from retrain_assets.lib.landing_files import LandingFileError as LandingFileError
+from retrain_assets.lib.landing_files import Violation as Violation
+from retrain_assets.lib.landing_files import find_file as find_file
+from retrain_assets.lib.landing_files import landing_day as landing_day
 
 
 @dataclass
@@ -63,24 +38,6 @@ class BatchReport:
 
     def message(self, source: Path | str) -> str:
         return "\n".join(v.describe(source) for v in self.violations)
-
-
-def landing_day(path: Path) -> dt.date | None:
-    """The data day a landing file stands for (its stem, YYYY-MM-DD), or None if it is not one."""
-    if path.suffix.lower() not in READERS or not DAY_RE.match(path.stem):
-        return None
-    try:
-        return dt.date.fromisoformat(path.stem)
-    except ValueError:
-        return None
-
-
-def find_file(folder: Path, stem: str) -> Path | None:
-    """The file ``<folder>/<stem>.{parquet,pq,csv}``; two formats for one stem is an error."""
-    found = [folder / f"{stem}{ext}" for ext in READERS if (folder / f"{stem}{ext}").is_file()]
-    if len(found) > 1:
-        raise LandingFileError(folder, f"two files for {stem}: {[p.name for p in found]}")
-    return found[0] if found else None
 
 
 def _delimiter(path: Path) -> str:

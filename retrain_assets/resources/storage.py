@@ -9,11 +9,14 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
 
-from retrain_assets.lib.contract import find_file, landing_day
+from retrain_assets.lib.landing_files import find_file, landing_day
+
+if TYPE_CHECKING:  # pandas is imported where a frame is read: the code location loads without it
+    import pandas as pd
 
 KINDS = ("features", "labels")
 
@@ -60,9 +63,13 @@ class LandingStore(dg.ConfigurableResource):
         return sorted(p.stem for p in folder.glob("*.parquet") if landing_day(p) is not None)
 
     def read_batch(self, kind: str, day: str) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.read_parquet(self.batch_path(kind, day))
 
     def read_reference(self) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.read_parquet(self.reference_path())
 
     def path_for(self, *parts: str) -> Path:
