@@ -192,7 +192,10 @@ class DriftConfig(_Strict):
     """The drift engine's thresholds and the drift trigger."""
 
     psi_threshold: float = Field(0.2, gt=0.0)
-    """A column whose PSI exceeds this is drifted."""
+    """A column whose PSI exceeds this is drifted ..."""
+    psi_significance: bool = True
+    """... when sampling noise cannot explain it (Pearson's χ² over the PSI's bins, at `alpha`).
+    Small batches need it: with 50 rows and 10 bins, noise alone averages PSI 0.18."""
     alpha: float = Field(0.05, gt=0.0, lt=1.0)
     """Significance of KS / chi² after the Benjamini-Hochberg correction across columns."""
     min_ks_effect: float = Field(0.1, ge=0.0, le=1.0)

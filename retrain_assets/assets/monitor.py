@@ -29,6 +29,7 @@ def drift_settings(cfg: RetrainConfig):  # -> lib.drift.DriftSettings (imported 
     d = cfg.drift
     return DriftSettings(
         psi_threshold=d.psi_threshold,
+        psi_significance=d.psi_significance,
         alpha=d.alpha,
         min_ks_effect=d.min_ks_effect,
         min_cramers_v=d.min_cramers_v,

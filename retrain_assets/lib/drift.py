@@ -63,7 +63,8 @@ _PARALLEL_MIN_ROWS = 50_000  # below this a thread pool costs more than it saves
 class DriftSettings:
     """Thresholds of the column and dataset verdicts, and how KS is computed."""
 
-    psi_threshold: float = 0.2  # a column with PSI > this is drifted
+    psi_threshold: float = 0.2  # a column with PSI > this is drifted ...
+    psi_significance: bool = True  # ... if noise cannot explain it (psi_p_value < alpha)
     alpha: float = 0.05  # level of KS / chi² after the correction across columns
     correction: str = "bh"  # "bh" | "holm" | "none"
     min_ks_effect: float = 0.1  # a significant KS counts only if D >= this
@@ -93,11 +94,14 @@ class DriftResult:
 
     ``columns``: column, kind ('numerical'|'categorical'), test ('ks'|'chi2'), statistic,
     p_value, p_adjusted (after the correction across columns), effect (KS D or Cramér's V), psi,
-    drifted, reason ('' when not drifted), missing_share, unseen_share (categorical: share of
-    current rows in no reference category; NaN for numerical), n_current (values the test used:
-    non-missing numerical values, all rows for categoricals), mode ('exact'|'binned'),
-    ks_error_bound (binned KS: exact D <= statistic + bound; else 0), severity (how far past its
-    threshold a column is: max(psi / psi_threshold, effect / min effect if significant)).
+    psi_p_value (Pearson's χ² over the PSI's bins: could sampling noise alone move the batch this
+    far? corrected likewise; with ``psi_significance`` a PSI above the threshold counts only when
+    this is below alpha), drifted, reason ('' when not drifted), missing_share, unseen_share
+    (categorical: share of current rows in no reference category; NaN for numerical), n_current
+    (values the test used: non-missing numerical values, all rows for categoricals), mode
+    ('exact'|'binned'), ks_error_bound (binned KS: exact D <= statistic + bound; else 0), severity
+    (how far past its threshold a column is: max(psi / psi_threshold, effect / min effect if
+    significant)).
     """
 
     columns: pd.DataFrame
@@ -227,6 +231,10 @@ class ReferenceProfile:
         psi = frame["psi"].to_numpy(dtype=np.float64)
         min_effect = np.where(frame["kind"] == "numerical", s.min_ks_effect, s.min_cramers_v)
         by_psi = psi > s.psi_threshold
+        # PSI's expected value under no drift is (bins - 1)(1/n + 1/m): 0.18 for a 50-row batch.
+        p_psi = st.adjust_pvalues(frame["psi_p_value"].to_numpy(dtype=np.float64), s.correction)
+        if s.psi_significance:
+            by_psi &= p_psi < s.alpha
         by_test = (p_adj < s.alpha) & (effect >= min_effect)
         missing = frame.pop("all_missing").to_numpy(dtype=bool)
         reasons = []
@@ -241,6 +249,7 @@ class ReferenceProfile:
             reasons.append("; ".join(parts))
         drifted = missing | by_psi | by_test
         frame.insert(frame.columns.get_loc("p_value") + 1, "p_adjusted", p_adj)
+        frame["psi_p_value"] = p_psi  # after the same correction as the tests' p-values
         frame.insert(frame.columns.get_loc("psi") + 1, "drifted", drifted)
         frame.insert(frame.columns.get_loc("drifted") + 1, "reason", reasons)
         with np.errstate(invalid="ignore", divide="ignore"):  # how far past each threshold
