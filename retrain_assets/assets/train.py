@@ -247,6 +247,7 @@ def build_train_assets(cfg: RetrainConfig) -> list[dg.AssetsDefinition]:
                 strategy=strategy,
                 base=champion_model if strategy == "incremental" else None,
                 extra_iter=cfg.training.incremental_extra_iter,
+                n_threads=cfg.model.n_threads,
             )
             test = rows[rows[training.SPLIT] == "test"]
             champion_auc = None

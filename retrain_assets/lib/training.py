@@ -138,11 +138,19 @@ def fit_and_evaluate(
     strategy: str = "full",
     base: Pipeline | None = None,
     extra_iter: int = 50,
+    n_threads: int | None = None,
 ) -> FitResult:
     """Fit the train split of a training set the strategy's way and score its test split.
 
     ``rows`` holds the rows the strategy selected (a ``_weight`` column is used when present);
-    ``base`` is the champion's pipeline, which the incremental strategy continues."""
+    ``base`` is the champion's pipeline, which the incremental strategy continues. ``n_threads``
+    caps the OpenMP threads of the fit and the scoring (None: the library's default, one per
+    core); HistGradientBoosting's threads stall when a neighbour wants a core (a 2-core box under
+    load: fit 24 s with two threads, 2.3 s with one, benchmarks/RESULTS.md)."""
+    import contextlib
+
+    from threadpoolctl import threadpool_limits
+
     from retrain_assets.lib.strategies import fit_rows
 
     features = [*numerical, *categorical]
@@ -154,10 +162,16 @@ def fit_and_evaluate(
     def factory() -> Pipeline:
         return build_pipeline(numerical, categorical, estimator, params, random_state)
 
-    started = time.perf_counter()
-    pipeline = fit_rows(factory, train, features, strategy, base=base, extra_iter=extra_iter)
-    seconds = time.perf_counter() - started
-    auc, loss = evaluate(test[TARGET].to_numpy(), score(pipeline, test[features]))
+    limit = (
+        threadpool_limits(limits=n_threads, user_api="openmp")
+        if n_threads
+        else contextlib.nullcontext()
+    )
+    with limit:
+        started = time.perf_counter()
+        pipeline = fit_rows(factory, train, features, strategy, base=base, extra_iter=extra_iter)
+        seconds = time.perf_counter() - started
+        auc, loss = evaluate(test[TARGET].to_numpy(), score(pipeline, test[features]))
     return FitResult(
         pipeline,
         auc,

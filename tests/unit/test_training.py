@@ -299,3 +299,30 @@ def test_build_pipeline_passes_params_and_seed_to_the_estimator():
 
 def test_sgd_classifier_defaults_to_a_probabilistic_loss():
     assert build_pipeline(NUMERICAL, [], "sgd_classifier").named_steps["model"].loss == "log_loss"
+
+
+@pytest.mark.parametrize("n_threads", [1, None])
+def test_fit_runs_under_the_configured_openmp_thread_cap(easy_set, monkeypatch, n_threads):
+    """model.n_threads caps OpenMP inside the fit (a busy 2-core box stalls two threads), and
+    None leaves the process's own setting alone; the model is the same either way."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from retrain_assets.lib import strategies
+
+    seen: list[set[int]] = []
+    real = strategies.fit_rows
+
+    def spy(*args, **kwargs):
+        seen.append({p["num_threads"] for p in threadpool_info() if p["user_api"] == "openmp"})
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(strategies, "fit_rows", spy)
+    with threadpool_limits(limits=2, user_api="openmp"):  # the process's own setting
+        result = fit_and_evaluate(
+            easy_set, NUMERICAL, CATEGORICAL, "hist_gradient_boosting", n_threads=n_threads
+        )
+    if not seen[0]:
+        pytest.skip("no OpenMP runtime loaded")
+    assert seen == [{1}] if n_threads == 1 else seen == [{2}]
+    baseline = fit_and_evaluate(easy_set, NUMERICAL, CATEGORICAL, "hist_gradient_boosting")
+    assert result.test_auc == pytest.approx(baseline.test_auc)
