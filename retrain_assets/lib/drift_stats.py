@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import special
-from scipy.stats import chi2 as chi2_dist
 from scipy.stats import distributions
 
 PSI_EPS = 1e-4
@@ -135,7 +134,7 @@ def chi2_test(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[float, fl
         return 0.0, 1.0, 0.0
     expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / total
     stat = float(((table - expected) ** 2 / expected).sum())
-    p_value = float(chi2_dist.sf(stat, k - 1))
+    p_value = float(special.chdtrc(k - 1, stat))  # = chi2.sf, without its ~40 µs of dispatch
     return stat, p_value, float(np.sqrt(stat / (total * (min(2, k) - 1))))
 
 
