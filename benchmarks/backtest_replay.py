@@ -119,7 +119,10 @@ def main() -> None:
                 print(f"  day {len(stamps)}: {record.day}, rss {rss[-1]:.0f} MB", flush=True)
 
         began = time.perf_counter()
-        report = run_backtest(cfg, Path(tmp) / "replay", truth=truth, progress=progress)
+        parts: list[dict[str, float]] = []
+        report = run_backtest(
+            cfg, Path(tmp) / "replay", truth=truth, progress=progress, day_seconds=parts
+        )
         total = time.perf_counter() - began
         runs, keys = _run_keys(Path(tmp) / "replay" / "dagster")
     timing, summary = report["timing"], report["summary"]
@@ -147,11 +150,21 @@ def main() -> None:
         cpu_last = statistics.median(cpu_day[-100:])
         print(f"median CPU s/day: first 100 {cpu_first:.3f}, last 100 {cpu_last:.3f} "
               f"(ratio {cpu_last / cpu_first:.2f})")  # fmt: skip
+        # Which part grows: per day, sensor ticks, Dagster around the steps, and the steps.
+        split = {
+            key: [b[key] - a[key] for a, b in itertools.pairwise(parts)]
+            for key in ("sensors", "runs", "steps")
+        }
+        split["runs"] = [r - s for r, s in zip(split["runs"], split["steps"], strict=True)]
         for start in range(0, len(per_day), 100):
-            chunk = per_day[start : start + 100]
+            chunk = slice(start, start + 100)
+            mean = {k: statistics.fmean(v[chunk]) for k, v in split.items()}
             print(
-                f"  days {start + 1}-{start + len(chunk)}: median {statistics.median(chunk):.3f}"
-                f" s/day, CPU {statistics.median(cpu_day[start : start + 100]):.3f} s/day"
+                f"  days {start + 1}-{start + len(per_day[chunk])}: median "
+                f"{statistics.median(per_day[chunk]):.3f} s/day, CPU "
+                f"{statistics.median(cpu_day[chunk]):.3f} s/day; mean s/day: sensors "
+                f"{mean['sensors']:.3f}, run set-up and events {mean['runs']:.3f}, steps "
+                f"{mean['steps']:.3f}"
             )
         print(f"RESULT backtest_load: {len(stamps)} days, duplicate runs {runs - keys}, "
               f"peak RSS {peak:.0f} MB, last/first 100 days time ratio {last / first:.2f} "

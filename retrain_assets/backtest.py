@@ -323,9 +323,12 @@ def run_backtest(
     html: bool = False,
     log_level: str | None = "WARNING",
     progress: Callable[[DayRecord], None] | None = None,
+    day_seconds: list[dict[str, float]] | None = None,
 ) -> dict[str, Any]:
     """Replay `cfg`'s landing folder under `out` (which must be empty or absent); the report:
-    ``{"summary": {...}, "timeline": [...], "timing": {...}}``."""
+    ``{"summary": {...}, "timeline": [...], "timing": {...}}``. ``day_seconds``, if given, gets
+    the replay's running totals (sensors, runs, steps) appended after each day, so a caller can
+    see which part of a day's cost grows with history."""
     out = Path(out).resolve()
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"backtest folder {out} is not empty; give a new or empty folder")
@@ -380,6 +383,8 @@ def run_backtest(
                 results += replay.settle()
             record = observer.record(day, results)
             records.append(record)
+            if day_seconds is not None:
+                day_seconds.append(dict(replay.seconds))
             if progress is not None:
                 progress(record)
         final, baseline, auc_days, auc_rows = _final_aucs(bt, last_days)
