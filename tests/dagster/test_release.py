@@ -256,3 +256,48 @@ def test_incremental_strategy_continues_the_champion_on_new_rows(tmp_path: Path,
     run = _client(project).get_run(_client(project).get_model_version("car_loan", "2").run_id)
     assert run.data.params["strategy"] == "incremental"
     assert run.data.params["strategy.since_day"] == _tags(project, "1")["data_until"]
+
+
+def test_shadow_rows_read_only_days_after_the_challengers_training_data(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The canary pairs rows scored after the challenger's training data ends: files of earlier
+    days are not even opened (their number grows with history), and rows the challenger may have
+    trained on never count."""
+    from retrain_assets.assets.release import shadow_rows
+    from retrain_assets.resources.storage import LandingStore, write_parquet_atomic
+
+    cfg = _project(tmp_path).cfg
+    store = LandingStore(landing_dir=str(cfg.data.landing_dir), workdir=str(tmp_path / "work"))
+    id_col, target = cfg.data.id_column, cfg.data.target_column
+    predictions = Path(store.workdir) / "monitoring" / "predictions"
+    for i in range(6):
+        ids = [10 * i + k for k in range(4)]
+        write_parquet_atomic(
+            pd.DataFrame(
+                {
+                    id_col: ids,
+                    "score": 0.5,
+                    "champion_version": "1",
+                    "challenger_version": "2",  # as if re-scored: days 0-2 must still not count
+                    "champion_score": [0.2, 0.8, 0.3, 0.7],
+                    "challenger_score": [0.1, 0.9, 0.2, 0.8],
+                }
+            ),
+            predictions / f"{_day(i)}.parquet",
+        )
+        write_parquet_atomic(
+            pd.DataFrame({id_col: ids, target: [0, 1, 0, 1]}), store.batch_path("labels", _day(i))
+        )
+    opened: list[str] = []
+    real = pd.read_parquet
+    monkeypatch.setattr(
+        pd, "read_parquet", lambda p, *a, **k: opened.append(Path(p).stem) or real(p, *a, **k)
+    )
+
+    rows = shadow_rows(cfg, store, "2", after=_day(2))
+    assert sorted(rows[id_col]) == [30, 31, 32, 33, 40, 41, 42, 43, 50, 51, 52, 53]
+    assert list(rows["y"][:4]) == [0, 1, 0, 1]
+    assert opened and min(opened) > _day(2)
+    assert len(shadow_rows(cfg, store, "2")) == 24  # no data_until tag: every day
+    assert shadow_rows(cfg, store, "3", after=_day(2)).empty
