@@ -7,6 +7,7 @@ never train, so the test AUC is what the model would have scored on the days aft
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from threadpoolctl import threadpool_limits
 
 from retrain_assets.lib.estimators import estimator_class
 
@@ -147,10 +149,6 @@ def fit_and_evaluate(
     caps the OpenMP threads of the fit and the scoring (None: the library's default, one per
     core); HistGradientBoosting's threads stall when a neighbour wants a core (a 2-core box under
     load: fit 24 s with two threads, 2.3 s with one, benchmarks/RESULTS.md)."""
-    import contextlib
-
-    from threadpoolctl import threadpool_limits
-
     from retrain_assets.lib.strategies import fit_rows
 
     features = [*numerical, *categorical]
