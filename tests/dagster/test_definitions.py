@@ -70,10 +70,11 @@ def test_code_location_loads_from_env(project: Project, monkeypatch) -> None:
 
 def test_missing_config_names_the_path(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("RETRAIN_CONFIG", str(tmp_path / "nope.yaml"))
-    import retrain_assets.definitions as module
-
+    # A fresh import, whether or not an earlier test in this worker imported the module: a plain
+    # `import` outside pytest.raises failed whenever this test ran first.
+    monkeypatch.delitem(sys.modules, "retrain_assets.definitions", raising=False)
     with pytest.raises(ConfigError, match=r"nope\.yaml"):
-        importlib.reload(module)
+        importlib.import_module("retrain_assets.definitions")
 
 
 def test_string_asset_selection_parses(project: Project) -> None:
