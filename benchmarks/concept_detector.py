@@ -43,9 +43,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from retrain_assets.lib import simulate as sim
-from retrain_assets.lib.concept import PageHinkley, PageHinkleyState, row_log_loss
-from retrain_assets.lib.training import build_pipeline
+from retrain_assets.lib.data import simulate as sim
+from retrain_assets.lib.monitoring.concept import PageHinkley, PageHinkleyState, row_log_loss
+from retrain_assets.lib.training.fitting import build_pipeline
 
 DAYS = 60
 RATES = (300, 1000, 5000)

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import ks_2samp
 
-from retrain_assets.lib import drift
-from retrain_assets.lib.drift import ReferenceProfile
+from retrain_assets.lib.drift import profile as drift
+from retrain_assets.lib.drift.profile import ReferenceProfile
 
 GOAL_SECONDS, GOAL_EVIDENTLY, GOAL_MEMORY = 0.5, 200.0, 2.0
 NUM = [f"num_{i:02d}" for i in range(20)]

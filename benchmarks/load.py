@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from retrain_assets.lib.simulate import SimulationSpec, simulate
+from retrain_assets.lib.data.simulate import SimulationSpec, simulate
 
 GOAL = 1.5
 PACKAGE = "retrain_assets"

@@ -102,7 +102,11 @@ def instrument_dagster_process() -> None:
     import pandas as pd
 
     from retrain_assets.assets import history, train
-    from retrain_assets.lib import drift, gates, model_history, registry, training
+    from retrain_assets.lib.drift import profile as drift
+    from retrain_assets.lib.release import model_gates as gates
+    from retrain_assets.lib.release import timeline as model_history
+    from retrain_assets.lib.release import model_store as registry
+    from retrain_assets.lib.training import fitting as training
     from retrain_assets.resources.dvc import DvcRepository
     from retrain_assets.resources.mlflow import MlflowTracking
     from retrain_assets.resources.registry import ModelRegistry
@@ -233,8 +237,13 @@ def child_plain() -> None:
     from mlflow.exceptions import MlflowException
 
     from retrain_assets.config import load_config
-    from retrain_assets.lib import datagate, gates, promotion, registry, strategies, training
-    from retrain_assets.lib.contract import landing_day
+    from retrain_assets.lib.training import data_gate as datagate
+    from retrain_assets.lib.release import model_gates as gates
+    from retrain_assets.lib.release import promotion
+    from retrain_assets.lib.release import model_store as registry
+    from retrain_assets.lib.training import strategies
+    from retrain_assets.lib.training import fitting as training
+    from retrain_assets.lib.data.contract import landing_day
 
     lap("imports")
     cfg = load_config()
@@ -462,7 +471,7 @@ def _child(
 def _prepare(root: Path, rows: int) -> dict[str, str]:
     import yaml
 
-    from retrain_assets.lib.simulate import SimulationSpec, simulate
+    from retrain_assets.lib.data.simulate import SimulationSpec, simulate
 
     reference = int(rows * 0.4)
     days = 30

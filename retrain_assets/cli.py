@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from retrain_assets.lib import simulate as sim
+from retrain_assets.lib.data import simulate as sim
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -77,7 +77,7 @@ def _backtest(args: argparse.Namespace) -> int:
 
     from retrain_assets.backtest import load_truth, run_backtest
     from retrain_assets.config import load_config
-    from retrain_assets.lib.backtest import DayRecord, format_report
+    from retrain_assets.backtest.report import DayRecord, format_report
 
     cfg = load_config(args.config)
     truth = load_truth(args.truth, cfg)

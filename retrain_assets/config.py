@@ -115,7 +115,7 @@ class ModelConfig(_Strict):
     def _params_exist(self) -> ModelConfig:
         if not self.params:
             return self  # nothing to check: no need to import sklearn while loading
-        from retrain_assets.lib.estimators import unknown_params
+        from retrain_assets.lib.training.estimators import unknown_params
 
         unknown, known = unknown_params(self.estimator, self.params)
         if unknown:

@@ -17,8 +17,8 @@ from pathlib import Path
 import yaml
 
 from retrain_assets.config import ENV_VAR, config_path, load_config
-from retrain_assets.lib import feed
-from retrain_assets.lib import simulate as sim
+from retrain_assets.lib.data import feed
+from retrain_assets.lib.data import simulate as sim
 
 DEMO_DIR = Path("demo")
 STAGED = "feed"  # demo/feed: the simulated days not landed yet

@@ -20,7 +20,7 @@ from retrain_assets.history import (
     new_materializations,
 )
 from retrain_assets.jobs import CANARY_JOB, INGEST_JOB, REFERENCE_JOB, RETRAIN_JOB, ROLLBACK_JOB
-from retrain_assets.lib.landing_files import READERS, landing_day
+from retrain_assets.lib.data.landing_files import READERS, landing_day
 from retrain_assets.tags import DATA_DAY_TAG, EVIDENCE_TAG, REASON_TAG
 
 ASSETS_OF_KIND = {

@@ -29,7 +29,7 @@ for key, value in {
 from retrain_assets.backtest import Replay  # noqa: E402
 from retrain_assets.config import RetrainConfig, load_config  # noqa: E402
 from retrain_assets.defs import build_definitions  # noqa: E402
-from retrain_assets.lib import simulate as sim  # noqa: E402
+from retrain_assets.lib.data import simulate as sim  # noqa: E402
 
 START = dt.date(2024, 1, 1)
 SMALL = sim.SimulationSpec(

@@ -90,7 +90,7 @@ def build_history_assets(cfg: RetrainConfig) -> list[dg.AssetsDefinition]:
         """Per data day: live AUC, champion version, drift share, retraining reasons, promotions
         and rollbacks; the day live AUC began to fall; a chart. Refreshed by every retraining,
         canary and rollback run (or on demand)."""
-        from retrain_assets.lib import model_history as lib
+        from retrain_assets.lib.release import timeline as lib
 
         frame = lib.history_frame(daily_facts(context.instance))
         change = lib.degradation_start(frame) if len(frame) else None

@@ -20,13 +20,13 @@ import dagster as dg
 
 from retrain_assets.assets.monitor import PROFILE_DIR
 from retrain_assets.config import RetrainConfig
-from retrain_assets.lib.landing_files import LandingFileError, Violation
+from retrain_assets.lib.data.landing_files import LandingFileError, Violation
 from retrain_assets.resources.storage import LandingStore, write_parquet_atomic
 
 if TYPE_CHECKING:  # pandas (and the contract, which needs it) is imported inside the steps
     import pandas as pd
 
-    from retrain_assets.lib.contract import BatchReport
+    from retrain_assets.lib.data.contract import BatchReport
 
 PREVIEW_ROWS = 5
 
@@ -46,7 +46,7 @@ def _null_table(null_rates: dict[str, float]) -> str:
 def _read_and_check(cfg: RetrainConfig, kind: str, path: Path) -> "BatchReport":
     import pandas as pd
 
-    from retrain_assets.lib.contract import BatchReport, check_frame, read_table
+    from retrain_assets.lib.data.contract import BatchReport, check_frame, read_table
 
     data = cfg.data
     try:
@@ -75,7 +75,7 @@ def _known_categories(store: LandingStore) -> dict[str, list[str]]:
 
 
 def _feature_notes(store: LandingStore, frame: "pd.DataFrame") -> tuple[list[str], dict]:
-    from retrain_assets.lib.contract import unseen_categories
+    from retrain_assets.lib.data.contract import unseen_categories
 
     found = unseen_categories(frame, _known_categories(store))
     notes = [
@@ -94,7 +94,7 @@ def _label_notes(
     both within ``performance.max_label_delay_days`` (the window performance reports join in)."""
     import pandas as pd
 
-    from retrain_assets.lib.contract import relabelled, unknown_ids
+    from retrain_assets.lib.data.contract import relabelled, unknown_ids
 
     id_col, target = cfg.data.id_column, cfg.data.target_column
     notes: list[str] = []

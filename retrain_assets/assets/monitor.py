@@ -24,7 +24,7 @@ def write_json_atomic(payload: dict, path: Path) -> None:
 
 
 def drift_settings(cfg: RetrainConfig):  # -> lib.drift.DriftSettings (imported lazily)
-    from retrain_assets.lib.drift import DriftSettings
+    from retrain_assets.lib.drift.profile import DriftSettings
 
     d = cfg.drift
     return DriftSettings(
@@ -53,7 +53,7 @@ def build_monitor_assets(
         Built from the reference set until a champion exists; rebuilt by every retraining run."""
         import pandas as pd
 
-        from retrain_assets.lib.drift import ReferenceProfile
+        from retrain_assets.lib.drift.profile import ReferenceProfile
 
         champion = registry.alias_version(CHAMPION)
         if champion is None:
@@ -101,7 +101,7 @@ def build_monitor_assets(
         Materialised with each day's feature batch; drift_sensor reads its verdicts."""
         import pandas as pd
 
-        from retrain_assets.lib.drift import ReferenceProfile
+        from retrain_assets.lib.drift.profile import ReferenceProfile
 
         day = context.partition_key
         batch = store.read_batch("features", day)
@@ -125,7 +125,7 @@ def build_monitor_assets(
             "dagster/row_count": len(batch),
         }
         if cfg.drift.html_report:
-            from retrain_assets.lib.evidently_report import write_drift_html
+            from retrain_assets.lib.drift.evidently_report import write_drift_html
 
             html = store.path_for("monitoring", "drift", f"{day}.html")
             write_drift_html(

@@ -73,8 +73,8 @@ def evaluate_day(
 ) -> LiveReport:
     import pandas as pd
 
-    from retrain_assets.lib.concept import PageHinkley, PageHinkleyState, row_log_loss
-    from retrain_assets.lib.performance import PerformanceSettings, assess, join_predictions
+    from retrain_assets.lib.monitoring.concept import PageHinkley, PageHinkleyState, row_log_loss
+    from retrain_assets.lib.monitoring.performance import PerformanceSettings, assess, join_predictions
 
     perf, data = cfg.performance, cfg.data
     predictions = _stored_predictions(store, cfg, day)
@@ -134,7 +134,7 @@ def _guardrail(cfg: RetrainConfig, joined_by_day: dict[str, "pd.DataFrame"]) -> 
     """The new champion against the previous one on the window's rows both of them scored."""
     import pandas as pd
 
-    from retrain_assets.lib.guardrail import assess_guardrail
+    from retrain_assets.lib.release.guardrail import assess_guardrail
 
     frames = [
         f[f["previous_champion_score"].notna()]

@@ -78,7 +78,7 @@ def _refuse(message: str) -> dg.Failure:
 
 def _checked(registry: ModelRegistry, version: str) -> str:
     """The version's artifact hash, after checking its artifacts against it."""
-    from retrain_assets.lib.registry import ArtifactIntegrityError
+    from retrain_assets.lib.release.model_store import ArtifactIntegrityError
 
     try:
         return registry.verify(version)
@@ -108,7 +108,7 @@ def build_release_assets(cfg: RetrainConfig) -> list[dg.AssetsDefinition]:
         """The challenger against the champion on live labelled rows both of them scored.
 
         Materialised by canary_sensor once enough labelled shadow rows exist."""
-        from retrain_assets.lib.canary import CanarySettings, evaluate_canary
+        from retrain_assets.lib.release.canary import CanarySettings, evaluate_canary
 
         with mlflow_errors(cfg.tracking_uri):
             challenger = registry.alias_version(CHALLENGER)
@@ -166,7 +166,7 @@ def build_release_assets(cfg: RetrainConfig) -> list[dg.AssetsDefinition]:
         Moves it to the challenger only when the challenger's registry tags show every gate (and,
         in shadow mode, the canary) passed; moves it back on a rollback. Refreshed at the end of
         every retraining, canary and rollback run."""
-        from retrain_assets.lib import promotion
+        from retrain_assets.lib.release import promotion
 
         with mlflow_errors(cfg.tracking_uri):
             champion = registry.alias_version(CHAMPION)

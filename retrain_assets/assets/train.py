@@ -46,7 +46,7 @@ def labelled_rows(cfg: RetrainConfig, store: LandingStore) -> "pd.DataFrame":
     """Every stored production row that has a stored label, with the day it was observed."""
     import pandas as pd
 
-    from retrain_assets.lib import training
+    from retrain_assets.lib.training import fitting as training
 
     id_col = cfg.data.id_column
     label_days = store.batch_days("labels")
@@ -110,7 +110,9 @@ def build_train_assets(cfg: RetrainConfig) -> list[dg.AssetsDefinition]:
         Rebuilt at the start of every retraining run."""
         import pandas as pd
 
-        from retrain_assets.lib import datagate, strategies, training
+        from retrain_assets.lib.training import data_gate as datagate
+        from retrain_assets.lib.training import strategies
+        from retrain_assets.lib.training import fitting as training
 
         with mlflow_errors(cfg.tracking_uri):
             strategy = config.strategy or cfg.training.strategy
@@ -228,9 +230,9 @@ def build_train_assets(cfg: RetrainConfig) -> list[dg.AssetsDefinition]:
         both gates pass. Refreshed by every retraining run."""
         import pandas as pd
 
-        from retrain_assets.lib import gates as gate_lib
-        from retrain_assets.lib import registry as model_io
-        from retrain_assets.lib import training
+        from retrain_assets.lib.release import model_gates as gate_lib
+        from retrain_assets.lib.release import model_store as model_io
+        from retrain_assets.lib.training import fitting as training
 
         with mlflow_errors(cfg.tracking_uri):
             rows = pd.read_parquet(training_dataset["path"])

@@ -87,7 +87,7 @@ class ModelRegistry(dg.ConfigurableResource):
     def verify(self, version: str) -> str:
         """Check a version's artifacts against the hash recorded at registration; the hash.
         Raises ArtifactIntegrityError (naming the version) when they differ or none is recorded."""
-        from retrain_assets.lib import registry as model_io
+        from retrain_assets.lib.release import model_store as model_io
 
         expected = self.version_tags(version).get(model_io.ARTIFACT_HASH_TAG)
         with tempfile.TemporaryDirectory(prefix="verify-model-") as tmp:
@@ -99,7 +99,7 @@ class ModelRegistry(dg.ConfigurableResource):
     def load(self, version: str) -> Any:
         """The fitted pipeline of a registered version, from artifacts checked against the hash
         recorded at registration (skops, trusted types listed in lib/registry.py)."""
-        from retrain_assets.lib import registry as model_io
+        from retrain_assets.lib.release import model_store as model_io
 
         expected = self.version_tags(version).get(model_io.ARTIFACT_HASH_TAG)
         return model_io.load_verified(self.model_uri(version), expected, self.tracking_uri)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from retrain_assets.lib.landing_files import find_file, landing_day
+from retrain_assets.lib.data.landing_files import find_file, landing_day
 
 if TYPE_CHECKING:  # pandas is imported where a frame is read: the code location loads without it
     import pandas as pd

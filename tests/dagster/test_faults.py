@@ -48,8 +48,8 @@ from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
 )
 from dagster._daemon.sensor import execute_sensor_iteration
 
-from retrain_assets.lib import promotion
-from retrain_assets.lib.registry import ARTIFACT_HASH_TAG
+from retrain_assets.lib.release import promotion
+from retrain_assets.lib.release.model_store import ARTIFACT_HASH_TAG
 from retrain_assets.resources.registry import ModelRegistry
 from retrain_assets.tags import REASON_TAG
 from tests.conftest import Project, failure_message, make_project

@@ -12,7 +12,7 @@ import dagster as dg
 import pandas as pd
 from mlflow import MlflowClient
 
-from retrain_assets.lib import registry
+from retrain_assets.lib.release import model_store as registry
 from tests.conftest import Loop, Project, failure_message, run_requests, tick
 
 

@@ -23,7 +23,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from retrain_assets.lib import simulate as sim
+from retrain_assets.lib.data import simulate as sim
 
 REPO = Path(__file__).resolve().parents[2]
 DEADLINE_S = 480

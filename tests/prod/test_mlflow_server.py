@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from retrain_assets.lib import registry
+from retrain_assets.lib.release import model_store as registry
 from tests.conftest import SMALL, Loop, failure_message, make_project
 from tests.prod.conftest import BIN, free_port, pg_query, pg_url
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from retrain_assets.backtest import schedule_fire_time
-from retrain_assets.lib.backtest import DayRecord, format_report, pooled_auc, summarize
+from retrain_assets.backtest.report import DayRecord, format_report, pooled_auc, summarize
 
 
 def _records(reasons_by_day: dict[str, list[str]], n: int = 10) -> list[DayRecord]:

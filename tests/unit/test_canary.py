@@ -19,7 +19,7 @@ import pytest
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
-from retrain_assets.lib.canary import (
+from retrain_assets.lib.release.canary import (
     CanaryResult,
     CanarySettings,
     NotEnoughData,

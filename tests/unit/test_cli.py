@@ -9,7 +9,7 @@ from pathlib import Path
 
 from retrain_assets import cli, dev
 from retrain_assets.config import load_config
-from retrain_assets.lib import feed
+from retrain_assets.lib.data import feed
 
 
 def test_simulate_command_writes_a_loadable_feed(tmp_path: Path, capsys) -> None:

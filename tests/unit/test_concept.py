@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import log_loss, roc_auc_score
 
-from retrain_assets.lib.concept import PageHinkley, PageHinkleyState, row_log_loss
+from retrain_assets.lib.monitoring.concept import PageHinkley, PageHinkleyState, row_log_loss
 
 HEALTHY_SEP = 1.19  # latent separation giving AUC ≈ 0.80 (Φ(1.19 / √2) = 0.80)
 DEGRADED_SEP = 0.545  # the same scores against labels that follow them less: AUC ≈ 0.65

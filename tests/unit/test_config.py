@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from retrain_assets.config import ENV_VAR, ConfigError, RetrainConfig, load_config
-from retrain_assets.lib.contract import check_frame
+from retrain_assets.lib.data.contract import check_frame
 
 MINIMAL = """\
 data:
@@ -361,7 +361,7 @@ def test_random_state_in_params_overrides_the_seed(tmp_path):
         "  registered_name: x\n  params:\n    random_state: 3\n    max_iter: 50\n",
     )
     cfg = load_config(write_config(tmp_path, text))
-    from retrain_assets.lib.training import build_pipeline
+    from retrain_assets.lib.training.fitting import build_pipeline
 
     model = build_pipeline(["amount"], [], cfg.model.estimator, cfg.model.params).named_steps[
         "model"

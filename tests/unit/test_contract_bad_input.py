@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retrain_assets.lib.contract import (
+from retrain_assets.lib.data.contract import (
     LandingFileError,
     Violation,
     check_frame,

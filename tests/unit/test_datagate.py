@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retrain_assets.lib.datagate import (
+from retrain_assets.lib.training.data_gate import (
     ORDER,
     RULES,
     GateSettings,
@@ -23,7 +23,7 @@ from retrain_assets.lib.datagate import (
     check_training_set,
     summary,
 )
-from retrain_assets.lib.training import DAY, SPLIT, TARGET, assemble
+from retrain_assets.lib.training.fitting import DAY, SPLIT, TARGET, assemble
 
 START = dt.date(2024, 1, 1)
 FEATURES = ["amount", "region"]

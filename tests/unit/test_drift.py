@@ -1,4 +1,4 @@
-"""Tests for the drift engine (retrain_assets.lib.drift / drift_stats).
+"""Tests for the drift engine (retrain_assets.lib.drift.profile / drift_stats).
 
 Why: a drift verdict starts retraining, so the numbers behind it must be right and the verdict
 must be honest. These tests hold the engine's KS and chi² to scipy, prove the binned-KS error
@@ -18,10 +18,10 @@ import pandas as pd
 import pytest
 from scipy.stats import chi2_contingency, distributions, false_discovery_control, ks_2samp
 
-from retrain_assets.lib import drift
-from retrain_assets.lib import drift_stats as st
-from retrain_assets.lib import simulate as sim
-from retrain_assets.lib.drift import DriftSettings, ReferenceProfile
+from retrain_assets.lib.drift import profile as drift
+from retrain_assets.lib.drift import stats as st
+from retrain_assets.lib.data import simulate as sim
+from retrain_assets.lib.drift.profile import DriftSettings, ReferenceProfile
 
 EXACT = DriftSettings(mode="exact", correction="none")
 COARSE = DriftSettings(mode="exact", correction="none", ks_grid=16)  # exact via refinement

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retrain_assets.lib.drift import ReferenceProfile
-from retrain_assets.lib.evidently_report import write_drift_html
+from retrain_assets.lib.drift.profile import ReferenceProfile
+from retrain_assets.lib.drift.evidently_report import write_drift_html
 
 NUMERICAL = ["income", "age", "debt", "tenure", "score"]
 CATEGORICAL = ["region", "plan"]
@@ -73,7 +73,7 @@ def test_evidently_flags_the_same_columns_as_our_psi(report) -> None:
 
 def test_module_imports_without_evidently() -> None:
     code = (
-        "import sys, retrain_assets.lib.evidently_report, retrain_assets.lib.drift; "
+        "import sys, retrain_assets.lib.drift.evidently_report, retrain_assets.lib.drift.profile; "
         "assert 'evidently' not in sys.modules and 'dagster' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

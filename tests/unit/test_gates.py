@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retrain_assets.lib.gates import (
+from retrain_assets.lib.release.model_gates import (
     GateResult,
     auc_gate,
     latency_gate,

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from retrain_assets.lib.guardrail import assess_guardrail
+from retrain_assets.lib.release.guardrail import assess_guardrail
 
 
 def _scores(rng, y, strength):

@@ -1,4 +1,5 @@
-"""The shipped instance configs: one retraining at a time, and a dead run cannot hold that slot."""
+"""The shipped instance configs: one retraining at a time, a dead run cannot hold that slot, and
+the UI opens on the project rather than Dagster's first-visit community dialog."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ def test_runs_are_monitored_and_retrainings_queue_one_at_a_time(path: str) -> No
     limits = config["run_coordinator"]["config"]["tag_concurrency_limits"]
     assert {"key": "retrain/reason", "limit": 1} in limits
     assert config["telemetry"]["enabled"] is False
+    assert config["nux"]["enabled"] is False
 
 
 def test_the_dev_instance_loads_with_monitoring_on(tmp_path: Path, monkeypatch) -> None:
@@ -30,3 +32,5 @@ def test_the_dev_instance_loads_with_monitoring_on(tmp_path: Path, monkeypatch) 
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(tmp_path))) as instance:
         assert instance.run_monitoring_enabled
         assert instance.run_monitoring_max_runtime_seconds == 7200
+        # What the UI's `shouldShowNux` query reads: the key is the one Dagster's schema knows.
+        assert instance.nux_enabled is False

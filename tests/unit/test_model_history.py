@@ -1,4 +1,4 @@
-"""Tests for the model history helpers (retrain_assets.lib.model_history).
+"""Tests for the model history helpers (retrain_assets.lib.release.timeline).
 
 Why: the model_history asset is how a person answers "when did the model begin to degrade?".
 A wrong day, a false alarm on a merely noisy series, or a chart that silently fails to write
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retrain_assets.lib.model_history import (
+from retrain_assets.lib.release.timeline import (
     COLUMNS,
     degradation_start,
     history_frame,
@@ -152,7 +152,7 @@ def test_plot_png_handles_an_empty_frame(tmp_path) -> None:
 
 def test_import_does_not_load_matplotlib() -> None:
     code = (
-        "import sys, retrain_assets.lib.model_history; "
+        "import sys, retrain_assets.lib.release.timeline; "
         "assert 'matplotlib' not in sys.modules; assert 'scipy.stats' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

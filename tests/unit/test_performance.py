@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from retrain_assets.lib.performance import (
+from retrain_assets.lib.monitoring.performance import (
     PerformanceSettings,
     PerformanceVerdict,
     assess,
@@ -245,14 +245,14 @@ def test_nan_baseline_counts_as_none() -> None:
 
 
 def test_a_dip_within_the_auc_noise_of_a_small_day_is_not_degraded() -> None:
-    from retrain_assets.lib.performance import auc_standard_error
+    from retrain_assets.lib.monitoring.performance import auc_standard_error
 
     # 400 labels, 20 % positives: the AUC's standard error is about 0.026
     y = np.array([1] * 80 + [0] * 320)
     se = auc_standard_error(0.76, y)
     assert 0.02 < se < 0.035
     bar_settings = PerformanceSettings(relative_drop=0.05)  # bar 0.95 x 0.805 = 0.765
-    from retrain_assets.lib.performance import _judge
+    from retrain_assets.lib.monitoring.performance import _judge
 
     below, text = _judge(0.7635, 0.805, bar_settings, se)
     assert not below and "not significantly" in text

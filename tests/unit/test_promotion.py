@@ -3,7 +3,7 @@ refused whatever alias it carries, and in shadow mode only a passed canary promo
 
 import pytest
 
-from retrain_assets.lib.promotion import decide, missing_gates
+from retrain_assets.lib.release.promotion import decide, missing_gates
 
 GATED = {"gate.auc": "passed", "gate.latency": "passed"}
 

@@ -27,8 +27,8 @@ import yaml
 
 from retrain_assets import cli, dev
 from retrain_assets.config import ConfigError, RetrainConfig, load_config
-from retrain_assets.lib import contract
-from retrain_assets.lib import registry as model_io
+from retrain_assets.lib.data import contract
+from retrain_assets.lib.release import model_store as model_io
 from retrain_assets.resources.mlflow import MlflowTracking, mlflow_errors, redact
 from retrain_assets.resources.registry import ModelRegistry
 

@@ -26,7 +26,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from retrain_assets.lib.simulate import (
+from retrain_assets.lib.data.simulate import (
     CATEGORICAL,
     DRIFT_KINDS,
     NUMERICAL,

@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 import skops.io as sio
 
-from retrain_assets.lib.estimators import ESTIMATORS
-from retrain_assets.lib.registry import TRUSTED_TYPES
-from retrain_assets.lib.training import (
+from retrain_assets.lib.training.estimators import ESTIMATORS
+from retrain_assets.lib.release.model_store import TRUSTED_TYPES
+from retrain_assets.lib.training.fitting import (
     DAY,
     SPLIT,
     TARGET,
@@ -307,7 +307,7 @@ def test_fit_runs_under_the_configured_openmp_thread_cap(easy_set, monkeypatch, 
     None leaves the process's own setting alone; the model is the same either way."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    from retrain_assets.lib import strategies
+    from retrain_assets.lib.training import strategies
 
     seen: list[set[int]] = []
     real = strategies.fit_rows

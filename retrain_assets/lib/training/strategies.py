@@ -23,7 +23,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from retrain_assets.lib.training import DAY, SPLIT, TARGET
+from retrain_assets.lib.training.fitting import DAY, SPLIT, TARGET
 
 STRATEGIES = ("full", "rolling_window", "weighted", "incremental")
 WEIGHT = "_weight"

@@ -26,8 +26,8 @@ from retrain_assets.config import RetrainConfig
 from retrain_assets.defs import build_definitions
 from retrain_assets.history import new_materializations
 from retrain_assets.jobs import CANARY_JOB, RETRAIN_JOB, ROLLBACK_JOB
-from retrain_assets.lib.backtest import DayRecord, pooled_auc, summarize
-from retrain_assets.lib.landing_files import READERS, landing_day
+from retrain_assets.backtest.report import DayRecord, pooled_auc, summarize
+from retrain_assets.lib.data.landing_files import READERS, landing_day
 from retrain_assets.tags import REASON_TAG
 
 SENSORS = (
@@ -266,7 +266,7 @@ def _decision(result: dg.ExecuteInProcessResult) -> str:
 def _final_aucs(cfg: RetrainConfig, last_days: int) -> tuple[float | None, float | None, list, int]:
     """Live AUC of what served (the stored champion scores) and of the first, never retrained
     model, on the same labelled rows of the last `last_days` label days."""
-    from retrain_assets.lib.performance import join_predictions
+    from retrain_assets.lib.monitoring.performance import join_predictions
     from retrain_assets.resources.registry import ModelRegistry
     from retrain_assets.resources.storage import LandingStore
 

@@ -2,7 +2,7 @@
 
 The sensors and the landing store only need to know which files are landing files and which day
 each stands for; keeping that here, free of pandas and numpy, keeps the code location quick to load
-(every run and every UI reload pays for its imports). ``retrain_assets.lib.contract`` re-exports
+(every run and every UI reload pays for its imports). ``retrain_assets.lib.data.contract`` re-exports
 all of it.
 """
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from retrain_assets.lib.training import DAY, ORDER, SPLIT, TARGET
+from retrain_assets.lib.training.fitting import DAY, ORDER, SPLIT, TARGET
 
 __all__ = [
     "DEFAULT_SETTINGS",

@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from retrain_assets.lib import drift_stats as st
+from retrain_assets.lib.drift import stats as st
 
 FORMAT, VERSION = "retrain_assets.drift_profile", 1
 _ARRAYS = ("grid", "grid_le", "grid_lt", "psi_edges", "exact_points", "exact_le")

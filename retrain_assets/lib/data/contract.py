@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 
 # Re-exported: the pandas-free half of the contract (file names, days, errors) lives there.
-from retrain_assets.lib.landing_files import DAY_RE as DAY_RE
-from retrain_assets.lib.landing_files import READERS as READERS
-from retrain_assets.lib.landing_files import LandingFileError as LandingFileError
-from retrain_assets.lib.landing_files import Violation as Violation
-from retrain_assets.lib.landing_files import find_file as find_file
-from retrain_assets.lib.landing_files import landing_day as landing_day
+from retrain_assets.lib.data.landing_files import DAY_RE as DAY_RE
+from retrain_assets.lib.data.landing_files import READERS as READERS
+from retrain_assets.lib.data.landing_files import LandingFileError as LandingFileError
+from retrain_assets.lib.data.landing_files import Violation as Violation
+from retrain_assets.lib.data.landing_files import find_file as find_file
+from retrain_assets.lib.data.landing_files import landing_day as landing_day
 
 
 @dataclass

@@ -22,7 +22,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from retrain_assets.lib.estimators import estimator_class
+from retrain_assets.lib.training.estimators import estimator_class
 
 DAY = "_day"
 SPLIT = "_split"
@@ -149,7 +149,7 @@ def fit_and_evaluate(
     caps the OpenMP threads of the fit and the scoring (None: the library's default, one per
     core); HistGradientBoosting's threads stall when a neighbour wants a core (a 2-core box under
     load: fit 24 s with two threads, 2.3 s with one, benchmarks/RESULTS.md)."""
-    from retrain_assets.lib.strategies import fit_rows
+    from retrain_assets.lib.training.strategies import fit_rows
 
     features = [*numerical, *categorical]
     train = rows[rows[SPLIT] == "train"]
