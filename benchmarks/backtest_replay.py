@@ -40,10 +40,10 @@ for key, value in {
 import dagster as dg  # noqa: E402
 import yaml  # noqa: E402
 
-from retrain_assets.backtest import load_truth, run_backtest  # noqa: E402
+from retrain_assets.backtest.replay import load_truth, run_backtest  # noqa: E402
+from retrain_assets.backtest.report import DayRecord  # noqa: E402
 from retrain_assets.config import load_config  # noqa: E402
 from retrain_assets.lib.data import simulate as sim  # noqa: E402
-from retrain_assets.backtest.report import DayRecord  # noqa: E402
 
 PROFILES = {
     "throughput": {"days": 90, "rows_per_day": 5000, "drift": "abrupt", "drift_day": 30},

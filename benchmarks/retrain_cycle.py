@@ -100,16 +100,16 @@ def instrument_dagster_process() -> None:
     """Time the calls a retraining step spends its time in (inclusive times; some nest)."""
     import mlflow
     import pandas as pd
-
     from retrain_assets.assets import history, train
+
     from retrain_assets.lib.drift import profile as drift
     from retrain_assets.lib.release import model_gates as gates
-    from retrain_assets.lib.release import timeline as model_history
     from retrain_assets.lib.release import model_store as registry
+    from retrain_assets.lib.release import timeline as model_history
     from retrain_assets.lib.training import fitting as training
     from retrain_assets.resources.dvc import DvcRepository
     from retrain_assets.resources.mlflow import MlflowTracking
-    from retrain_assets.resources.registry import ModelRegistry
+    from retrain_assets.resources.model_registry import ModelRegistry
 
     timed(pd, "read_parquet", "pandas.read_parquet")
     timed(train, "labelled_rows", "train.labelled_rows (read batches + join)")
@@ -237,13 +237,13 @@ def child_plain() -> None:
     from mlflow.exceptions import MlflowException
 
     from retrain_assets.config import load_config
-    from retrain_assets.lib.training import data_gate as datagate
-    from retrain_assets.lib.release import model_gates as gates
-    from retrain_assets.lib.release import promotion
-    from retrain_assets.lib.release import model_store as registry
-    from retrain_assets.lib.training import strategies
-    from retrain_assets.lib.training import fitting as training
     from retrain_assets.lib.data.contract import landing_day
+    from retrain_assets.lib.release import model_gates as gates
+    from retrain_assets.lib.release import model_store as registry
+    from retrain_assets.lib.release import promotion
+    from retrain_assets.lib.training import data_gate as datagate
+    from retrain_assets.lib.training import fitting as training
+    from retrain_assets.lib.training import strategies
 
     lap("imports")
     cfg = load_config()

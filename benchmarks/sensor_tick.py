@@ -25,7 +25,7 @@ import pandas as pd
 import yaml
 
 from retrain_assets.config import load_config
-from retrain_assets.defs import build_definitions
+from retrain_assets.definitions import build_definitions
 
 START = dt.date(2020, 1, 1)
 SIZES = (1, 100, 1000)

@@ -45,19 +45,15 @@ def _rollback(args: argparse.Namespace) -> int:
 
     import dagster as dg
 
+    from retrain_assets import names
     from retrain_assets.config import load_config
-    from retrain_assets.defs import build_definitions
+    from retrain_assets.definitions import build_definitions
+    from retrain_assets.run_config import rollback_run_config
 
     defs = build_definitions(load_config())
-    job = defs.resolve_job_def("rollback_job")
+    job = defs.resolve_job_def(names.ROLLBACK_JOB)
     who = args.by or getpass.getuser()
-    run_config = {
-        "ops": {
-            "promoted_model": {
-                "config": {"rollback": True, "reason": args.reason, "requested_by": who}
-            }
-        }
-    }
+    run_config = rollback_run_config(args.reason, requested_by=who)
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
             instance=instance, run_config=run_config, raise_on_error=False
@@ -65,7 +61,7 @@ def _rollback(args: argparse.Namespace) -> int:
     if not result.success:
         print(f"rollback failed (Dagster run {result.run_id})", file=sys.stderr)
         return 1
-    event = result.asset_materializations_for_node("promoted_model")[0]
+    event = result.asset_materializations_for_node(names.PROMOTED_MODEL)[0]
     meta = {k: v.value for k, v in event.metadata.items()}
     print(f"champion v{meta['old_version']} -> v{meta['new_version']} ({args.reason}; by {who})")
     return 0
@@ -75,9 +71,9 @@ def _backtest(args: argparse.Namespace) -> int:
     """Replay a landing folder through the real definitions; print the timeline and summary."""
     import tempfile
 
-    from retrain_assets.backtest import load_truth, run_backtest
-    from retrain_assets.config import load_config
+    from retrain_assets.backtest.replay import load_truth, run_backtest
     from retrain_assets.backtest.report import DayRecord, format_report
+    from retrain_assets.config import load_config
 
     cfg = load_config(args.config)
     truth = load_truth(args.truth, cfg)

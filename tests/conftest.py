@@ -26,9 +26,9 @@ for key, value in {
 }.items():
     os.environ.setdefault(key, value)
 
-from retrain_assets.backtest import Replay  # noqa: E402
+from retrain_assets.backtest.replay import Replay  # noqa: E402
 from retrain_assets.config import RetrainConfig, load_config  # noqa: E402
-from retrain_assets.defs import build_definitions  # noqa: E402
+from retrain_assets.definitions import build_definitions  # noqa: E402
 from retrain_assets.lib.data import simulate as sim  # noqa: E402
 
 START = dt.date(2024, 1, 1)

@@ -22,23 +22,16 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from retrain_assets.config import RetrainConfig
-from retrain_assets.defs import build_definitions
-from retrain_assets.history import new_materializations
-from retrain_assets.jobs import CANARY_JOB, RETRAIN_JOB, ROLLBACK_JOB
+from retrain_assets import names
 from retrain_assets.backtest.report import DayRecord, pooled_auc, summarize
+from retrain_assets.config import RetrainConfig
+from retrain_assets.definitions import build_definitions
 from retrain_assets.lib.data.landing_files import READERS, landing_day
-from retrain_assets.tags import REASON_TAG
-
-SENSORS = (
-    "landing_sensor",
-    "bootstrap_sensor",
-    "drift_sensor",
-    "performance_sensor",
-    "canary_sensor",
-    "guardrail_sensor",
-)
-RUN_KEY_TAG = "dagster/run_key"
+from retrain_assets.lib.dates import shift_day
+from retrain_assets.monitoring.paths import PREDICTIONS_DIR
+from retrain_assets.records import new_materializations
+from retrain_assets.resources.landing import LandingStore
+from retrain_assets.resources.model_registry import ModelRegistry
 
 
 class Replay:
@@ -71,7 +64,7 @@ class Replay:
         if key in self.run_keys:
             return True
         found = self.instance.get_run_records(
-            filters=dg.RunsFilter(tags={RUN_KEY_TAG: key}), limit=1
+            filters=dg.RunsFilter(tags={names.RUN_KEY_TAG: key}), limit=1
         )
         if found:
             self.run_keys.add(key)
@@ -90,7 +83,7 @@ class Replay:
             job = self.defs.resolve_job_def(request.job_name or default_job or "")
             run_tags = dict(request.tags)
             if request.run_key is not None:
-                run_tags[RUN_KEY_TAG] = request.run_key
+                run_tags[names.RUN_KEY_TAG] = request.run_key
             run_tags.update(tags)
             start = time.perf_counter()
             result = job.execute_in_process(
@@ -123,7 +116,7 @@ class Replay:
         result = self.defs.resolve_sensor_def(sensor).evaluate_tick(context)
         self.cursors[sensor] = result.cursor or self.cursors.get(sensor)
         self.seconds["sensors"] += time.perf_counter() - start
-        return self.execute(result.run_requests or [], **{"dagster/sensor_name": sensor})
+        return self.execute(result.run_requests or [], **{names.SENSOR_NAME_TAG: sensor})
 
     def tick_schedule(self, name: str, when: dt.datetime) -> list[dg.ExecuteInProcessResult]:
         """Evaluate a schedule as of its tick time and run what it requested."""
@@ -135,10 +128,10 @@ class Replay:
         return self.execute(
             data.run_requests or [],
             default_job=schedule.job_name,
-            **{"dagster/schedule_name": name},
+            **{names.SCHEDULE_NAME_TAG: name},
         )
 
-    def settle(self, sensors: Sequence[str] = SENSORS, rounds: int = 8) -> list:
+    def settle(self, sensors: Sequence[str] = names.SENSORS, rounds: int = 8) -> list:
         """Tick the sensors until none requests anything; the runs executed on the way."""
         executed: list = []
         for _ in range(rounds):
@@ -166,10 +159,6 @@ def schedule_fire_time(cron: str, day: str, timezone: str = "UTC") -> dt.datetim
     midnight = dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC)
     tick = next(cron_string_iterator(midnight.timestamp(), cron, timezone))
     return tick if tick < midnight + dt.timedelta(days=1) else None
-
-
-def _day_before(day: str) -> str:
-    return (dt.date.fromisoformat(day) - dt.timedelta(days=1)).isoformat()
 
 
 def _day_files(landing: Path) -> dict[str, list[Path]]:
@@ -201,10 +190,9 @@ class _Observer:
 
     def __init__(self, instance: dg.DagsterInstance, cfg: RetrainConfig) -> None:
         self.instance = instance
-        self.after: dict[str, int | None] = {"drift_report": None, "performance_report": None}
-        self.meta: dict[str, dict[str, dict]] = {"drift_report": {}, "performance_report": {}}
-        from retrain_assets.resources.registry import ModelRegistry
-
+        watched = (names.DRIFT_REPORT, names.PERFORMANCE_REPORT)
+        self.after: dict[str, int | None] = dict.fromkeys(watched)
+        self.meta: dict[str, dict[str, dict]] = {asset: {} for asset in watched}
         self.registry = ModelRegistry(
             tracking_uri=cfg.tracking_uri, registered_name=cfg.model.registered_name
         )
@@ -219,10 +207,10 @@ class _Observer:
             del self.meta[asset][key]
 
     def record(self, day: str, results: list[dg.ExecuteInProcessResult]) -> DayRecord:
-        self._read("drift_report")
-        self._read("performance_report")
-        drift = self.meta["drift_report"].get(day, {})
-        perf = self.meta["performance_report"].get(day, {})
+        self._read(names.DRIFT_REPORT)
+        self._read(names.PERFORMANCE_REPORT)
+        drift = self.meta[names.DRIFT_REPORT].get(day, {})
+        perf = self.meta[names.PERFORMANCE_REPORT].get(day, {})
         rec = DayRecord(
             day=day,
             drift_share=drift.get("share_drifted"),
@@ -232,14 +220,14 @@ class _Observer:
         )
         for result in results:
             job = result.dagster_run.job_name
-            if job == RETRAIN_JOB:
-                rec.reasons.append(result.dagster_run.tags.get(REASON_TAG, "manual"))
+            if job == names.RETRAIN_JOB:
+                rec.reasons.append(result.dagster_run.tags.get(names.REASON_TAG, "manual"))
                 rec.gates.append(_gates(result))
-            elif job == CANARY_JOB:
+            elif job == names.CANARY_JOB:
                 rec.canary.append(_decision(result))
-            elif job == ROLLBACK_JOB:
+            elif job == names.ROLLBACK_JOB:
                 rec.reasons.append("rollback")
-        rec.champion_version = self.registry.alias_version("champion")
+        rec.champion_version = self.registry.alias_version(names.CHAMPION)
         return rec
 
 
@@ -256,60 +244,119 @@ def _decision(result: dg.ExecuteInProcessResult) -> str:
     """The canary's outcome: promote, or reject (its non-inferiority check failed), or error."""
     for event in result.get_asset_materialization_events():
         mat = event.materialization
-        if mat.asset_key == dg.AssetKey("promoted_model") and "decision" in mat.metadata:
+        if mat.asset_key == dg.AssetKey(names.PROMOTED_MODEL) and "decision" in mat.metadata:
             return str(mat.metadata["decision"].value)
     if any(not e.passed for e in result.get_asset_check_evaluations()):
         return "reject"
     return "error"
 
 
-def _final_aucs(cfg: RetrainConfig, last_days: int) -> tuple[float | None, float | None, list, int]:
-    """Live AUC of what served (the stored champion scores) and of the first, never retrained
-    model, on the same labelled rows of the last `last_days` label days."""
+def _served_rows(cfg: RetrainConfig, store: LandingStore, label_days: list[str]) -> pd.DataFrame:
+    """Labelled rows of these label days with the score the serving champion gave them, and
+    their features."""
     from retrain_assets.lib.monitoring.performance import join_predictions
-    from retrain_assets.resources.registry import ModelRegistry
-    from retrain_assets.resources.storage import LandingStore
 
     data = cfg.data
-    store = LandingStore(landing_dir=str(data.landing_dir), workdir=str(cfg.workdir))
-    label_days = store.batch_days("labels")[-last_days:]
-    folder = Path(cfg.workdir) / "monitoring" / "predictions"
-    if not label_days or not folder.is_dir():
-        return None, None, label_days, 0
-    labels = pd.concat([store.read_batch("labels", d) for d in label_days], ignore_index=True)
-    first = (
-        dt.date.fromisoformat(label_days[0])
-        - dt.timedelta(days=cfg.performance.max_label_delay_days)
-    ).isoformat()
+    folder = Path(cfg.workdir).joinpath(*PREDICTIONS_DIR)
+    first = shift_day(label_days[0], -cfg.performance.max_label_delay_days)
     files = sorted(p for p in folder.glob("*.parquet") if first <= p.stem <= label_days[-1])
     if not files:
-        return None, None, label_days, 0
+        return pd.DataFrame()
+    labels = pd.concat([store.read_batch("labels", d) for d in label_days], ignore_index=True)
     preds = pd.concat([pd.read_parquet(p) for p in files], ignore_index=True)
     preds = preds[[data.id_column, "champion_score", "day"]].rename(
         columns={"champion_score": "score"}
     )
     joined, _ = join_predictions(labels, preds, data.id_column, data.target_column)
     if joined.empty:
-        return None, None, label_days, 0
+        return joined
+    features = pd.concat(
+        [store.read_batch("features", d) for d in sorted(set(joined["day"]))], ignore_index=True
+    ).drop_duplicates(data.id_column, keep="last")
+    return joined[[data.id_column, "y", "score"]].merge(features, on=data.id_column, how="inner")
+
+
+def _final_aucs(cfg: RetrainConfig, last_days: int) -> tuple[float | None, float | None, list, int]:
+    """Live AUC of what served (the stored champion scores) and of the first, never retrained
+    model, on the same labelled rows of the last `last_days` label days."""
     import mlflow
 
+    store = LandingStore(landing_dir=str(cfg.data.landing_dir), workdir=str(cfg.workdir))
+    label_days = store.batch_days("labels")[-last_days:]
+    rows = _served_rows(cfg, store, label_days) if label_days else pd.DataFrame()
+    if rows.empty:
+        return None, None, label_days, 0
     mlflow.set_tracking_uri(cfg.tracking_uri)  # models:/ URIs resolve against the process's URI
     mlflow.set_registry_uri(cfg.tracking_uri)
     registry = ModelRegistry(
         tracking_uri=cfg.tracking_uri, registered_name=cfg.model.registered_name
     )
     first_model = registry.load("1")  # the bootstrap champion, never retrained
-    features = pd.concat(
-        [store.read_batch("features", d) for d in sorted(set(joined["day"]))], ignore_index=True
-    ).drop_duplicates(data.id_column, keep="last")
-    rows = joined[[data.id_column, "y", "score"]].merge(features, on=data.id_column, how="inner")
-    baseline = first_model.predict_proba(rows[data.features])[:, 1]
-    return (
-        pooled_auc(rows["y"].to_numpy(), rows["score"].to_numpy()),
-        pooled_auc(rows["y"].to_numpy(), baseline),
-        label_days,
-        len(rows),
-    )
+    baseline = first_model.predict_proba(rows[cfg.data.features])[:, 1]
+    y = rows["y"].to_numpy()
+    return pooled_auc(y, rows["score"].to_numpy()), pooled_auc(y, baseline), label_days, len(rows)
+
+
+def _replay_days(
+    cfg: RetrainConfig,
+    date_from: str | None,
+    date_to: str | None,
+) -> tuple[list[str], dict[str, list[Path]]]:
+    """The data days to replay (from start_date, within the bounds, not in the future)."""
+    source, start = cfg.data.landing_dir, cfg.data.start_date.isoformat()
+    by_day = _day_files(source)
+    days = [
+        d
+        for d in sorted(by_day)
+        if d >= start
+        and (date_from is None or d >= date_from)
+        and (date_to is None or d <= date_to)
+        and d <= dt.date.today().isoformat()
+    ]
+    if not days:
+        raise ValueError(f"{source}: no day files between {date_from or start} and {date_to}")
+    return days, by_day
+
+
+def _prepare(cfg: RetrainConfig, out: Path, html: bool) -> RetrainConfig:
+    """The backtest's config, with its private landing folder holding the reference set."""
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"backtest folder {out} is not empty; give a new or empty folder")
+    source = cfg.data.landing_dir
+    reference = [p for p in sorted(source.glob("reference.*")) if p.suffix in READERS]
+    if not reference:
+        raise FileNotFoundError(f"{source}: no reference.parquet or reference.csv to start from")
+    bt = _backtest_config(cfg, out, html)
+    for kind in ("features", "labels"):
+        (bt.data.landing_dir / kind).mkdir(parents=True, exist_ok=True)
+    for path in reference:
+        shutil.copy2(path, bt.data.landing_dir / path.name)
+    (out / "dagster").mkdir()
+    return bt
+
+
+def _first_champion(replay: Replay, observer: _Observer, bt: RetrainConfig, out: Path) -> DayRecord:
+    """The reference set and the first champion, decided the day before the first partition."""
+    first = observer.record(shift_day(bt.data.start_date.isoformat(), -1), replay.settle())
+    if first.champion_version is None:
+        raise RuntimeError(
+            f"the first champion was not trained (retraining gates: {first.gates or 'no run'});"
+            f" see the runs in {out / 'dagster'} (keep it with --out) and fix the data or"
+            " the gates before replaying"
+        )
+    return first
+
+
+def _replay_day(replay: Replay, bt: RetrainConfig, day: str, files: list[Path]) -> list:
+    """Land the day's files, let the sensors settle, tick the schedule if its cron falls today."""
+    for path in files:
+        shutil.copy2(path, bt.data.landing_dir / path.parent.name / path.name)
+    results = replay.settle()
+    when = schedule_fire_time(bt.schedule.cron, day) if bt.schedule.enabled else None
+    if when is not None:
+        results += replay.tick_schedule(names.WEEKLY_SCHEDULE, when)
+        results += replay.settle()
+    return results
 
 
 def run_backtest(
@@ -330,58 +377,19 @@ def run_backtest(
     the replay's running totals (sensors, runs, steps) appended after each day, so a caller can
     see which part of a day's cost grows with history."""
     out = Path(out).resolve()
-    if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"backtest folder {out} is not empty; give a new or empty folder")
-    source = cfg.data.landing_dir
-    reference = [p for p in sorted(source.glob("reference.*")) if p.suffix in READERS]
-    if not reference:
-        raise FileNotFoundError(f"{source}: no reference.parquet or reference.csv to start from")
-    start = cfg.data.start_date.isoformat()
-    by_day = _day_files(source)
-    days = [
-        d
-        for d in sorted(by_day)
-        if d >= start
-        and (date_from is None or d >= date_from)
-        and (date_to is None or d <= date_to)
-        and d <= dt.date.today().isoformat()
-    ]
-    if not days:
-        raise ValueError(f"{source}: no day files between {date_from or start} and {date_to}")
-    bt = _backtest_config(cfg, out, html)
-    landing = bt.data.landing_dir
-    for kind in ("features", "labels"):
-        (landing / kind).mkdir(parents=True, exist_ok=True)
-    for path in reference:
-        shutil.copy2(path, landing / path.name)
+    days, by_day = _replay_days(cfg, date_from, date_to)
+    bt = _prepare(cfg, out, html)
     defs = build_definitions(bt)
     began = time.perf_counter()
-    (out / "dagster").mkdir()
     instance = dg.DagsterInstance.local_temp(
         tempdir=str(out / "dagster"), overrides={"telemetry": {"enabled": False}}
     )
     with instance:
         replay = Replay(defs, instance, log_level=log_level)
         observer = _Observer(instance, bt)
-        # The reference set and the first champion, decided the day before the first partition.
-        first = observer.record(_day_before(start), replay.settle())
-        if first.champion_version is None:
-            raise RuntimeError(
-                f"the first champion was not trained (retraining gates: {first.gates or 'no run'});"
-                f" see the runs in {out / 'dagster'} (keep it with --out) and fix the data or"
-                " the gates before replaying"
-            )
-        records = [first]
-        cron = bt.schedule.cron if bt.schedule.enabled else None
+        records = [_first_champion(replay, observer, bt, out)]
         for day in days:
-            for path in by_day[day]:
-                shutil.copy2(path, landing / path.parent.name / path.name)
-            results = replay.settle()
-            when = schedule_fire_time(cron, day) if cron else None
-            if when is not None:
-                results += replay.tick_schedule("weekly_retrain_schedule", when)
-                results += replay.settle()
-            record = observer.record(day, results)
+            record = observer.record(day, _replay_day(replay, bt, day, by_day[day]))
             records.append(record)
             if day_seconds is not None:
                 day_seconds.append(dict(replay.seconds))

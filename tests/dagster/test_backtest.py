@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from retrain_assets.backtest import run_backtest
+from retrain_assets.backtest.replay import run_backtest
+from retrain_assets.backtest.report import TIMELINE_KEYS
 from retrain_assets.cli import main
 from retrain_assets.config import load_config
-from retrain_assets.backtest.report import TIMELINE_KEYS
 from tests.conftest import SMALL, make_project
 
 

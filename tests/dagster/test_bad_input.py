@@ -29,9 +29,9 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from retrain_assets.assets.train import labelled_rows
 from retrain_assets.config import ConfigError, load_config
-from retrain_assets.resources.storage import LandingStore
+from retrain_assets.resources.landing import LandingStore
+from retrain_assets.training.dataset import labelled_rows
 from tests.conftest import SMALL, Loop, Project, failure_message, make_project, run_requests, tick
 
 SPEC = dataclasses.replace(SMALL, days=16, rows_per_day=150)

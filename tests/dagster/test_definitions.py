@@ -4,7 +4,6 @@ queue that runs one retraining at a time."""
 
 from __future__ import annotations
 
-import importlib
 import os
 import shutil
 import subprocess
@@ -22,9 +21,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_code_location_loads_from_env(project: Project, monkeypatch) -> None:
     monkeypatch.setenv("RETRAIN_CONFIG", str(project.cfg.source))
-    import retrain_assets.definitions as module
+    from retrain_assets.definitions import defs as load_defs
 
-    defs = importlib.reload(module).defs
+    defs = load_defs()
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
@@ -69,12 +68,11 @@ def test_code_location_loads_from_env(project: Project, monkeypatch) -> None:
 
 
 def test_missing_config_names_the_path(tmp_path: Path, monkeypatch) -> None:
+    from retrain_assets.definitions import defs
+
     monkeypatch.setenv("RETRAIN_CONFIG", str(tmp_path / "nope.yaml"))
-    # A fresh import, whether or not an earlier test in this worker imported the module: a plain
-    # `import` outside pytest.raises failed whenever this test ran first.
-    monkeypatch.delitem(sys.modules, "retrain_assets.definitions", raising=False)
     with pytest.raises(ConfigError, match=r"nope\.yaml"):
-        importlib.import_module("retrain_assets.definitions")
+        defs()
 
 
 def test_string_asset_selection_parses(project: Project) -> None:
@@ -115,7 +113,7 @@ def test_code_location_imports_no_heavy_library(project: Project) -> None:
     # the steps that use them (benchmarks/load.py measures the whole load against `import dagster`).
     heavy = ("evidently", "mlflow", "sklearn", "dvc", "scipy", "pandas", "numpy", "pyarrow")
     code = (
-        "import sys, retrain_assets.definitions; "
+        "import sys; from retrain_assets.definitions import defs; defs(); "
         f"heavy = [m for m in {heavy!r} if m in sys.modules]; "
         "assert not heavy, heavy"
     )

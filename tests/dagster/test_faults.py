@@ -50,8 +50,8 @@ from dagster._daemon.sensor import execute_sensor_iteration
 
 from retrain_assets.lib.release import promotion
 from retrain_assets.lib.release.model_store import ARTIFACT_HASH_TAG
-from retrain_assets.resources.registry import ModelRegistry
-from retrain_assets.tags import REASON_TAG
+from retrain_assets.names import REASON_TAG
+from retrain_assets.resources.model_registry import ModelRegistry
 from tests.conftest import Project, failure_message, make_project
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,7 +153,7 @@ import dagster as dg
 from dagster._core.instance.ref import InstanceRef
 
 from retrain_assets.config import load_config
-from retrain_assets.defs import build_definitions
+from retrain_assets.definitions import build_definitions
 
 config, home, marker, fault_point = sys.argv[1:]
 module_name, name = fault_point.rsplit(".", 1)
@@ -397,7 +397,7 @@ def daemon_workspace(project: Project, folder: Path, **overrides):
     code = folder / "location.py"
     code.write_text(
         "from retrain_assets.config import load_config\n"
-        "from retrain_assets.defs import build_definitions\n\n"
+        "from retrain_assets.definitions import build_definitions\n\n"
         f"defs = build_definitions(load_config({str(project.cfg.source)!r}))\n"
     )
     origin = InProcessCodeLocationOrigin(
@@ -487,7 +487,7 @@ def test_a_drift_day_never_yields_two_runs(project: Project, tmp_path: Path) -> 
 def test_a_sensor_that_raises_keeps_its_cursor_and_the_next_tick_resumes(
     project: Project, tmp_path: Path, monkeypatch
 ) -> None:
-    import retrain_assets.sensors as sensors
+    import retrain_assets.training.triggers as sensors
 
     with sensor_daemon(project, tmp_path) as (instance, tick):
         _drift(instance, "2024-01-02")

@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from sklearn.datasets import load_breast_cancer
 
 from retrain_assets.config import load_config
-from retrain_assets.defs import build_definitions
+from retrain_assets.definitions import build_definitions
 from tests.conftest import Loop, Project, failure_message
 
 START = dt.date(2024, 3, 1)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from retrain_assets import jobs
+from retrain_assets.ingest.jobs import build_ingest_jobs
+from retrain_assets.training import jobs
 
 
 def test_default_is_in_process(monkeypatch) -> None:
@@ -20,9 +21,9 @@ def test_celery_reads_urls_from_the_environment(monkeypatch) -> None:
     assert jobs.celery_config() == jobs.CELERY_DEFAULTS
     monkeypatch.setenv(jobs.CELERY_BROKER_ENV, "redis://:secret@broker:6379/0")
     assert jobs.celery_config()["broker"] == {"env": jobs.CELERY_BROKER_ENV}
-    built = jobs.build_jobs(jobs.dg.DailyPartitionsDefinition(start_date="2024-01-01"))
-    assert built["retrain_job"].executor_def.name == "retrain_celery_executor"
-    assert built["ingest_job"].executor_def is jobs.dg.in_process_executor
+    assert jobs.build_retrain_job().executor_def.name == "retrain_celery_executor"
+    daily = jobs.dg.DailyPartitionsDefinition(start_date="2024-01-01")
+    assert all(j.executor_def is jobs.dg.in_process_executor for j in build_ingest_jobs(daily))
 
 
 def test_unknown_executor_is_an_error(monkeypatch) -> None:

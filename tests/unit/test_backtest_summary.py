@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from retrain_assets.backtest import schedule_fire_time
+from retrain_assets.backtest.replay import schedule_fire_time
 from retrain_assets.backtest.report import DayRecord, format_report, pooled_auc, summarize
 
 

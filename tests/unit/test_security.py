@@ -30,7 +30,7 @@ from retrain_assets.config import ConfigError, RetrainConfig, load_config
 from retrain_assets.lib.data import contract
 from retrain_assets.lib.release import model_store as model_io
 from retrain_assets.resources.mlflow import MlflowTracking, mlflow_errors, redact
-from retrain_assets.resources.registry import ModelRegistry
+from retrain_assets.resources.model_registry import ModelRegistry
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "car_loan"
@@ -180,7 +180,7 @@ def test_no_secret_in_tracked_files() -> None:
 
 
 def test_resources_take_credentials_only_from_the_environment(monkeypatch, tmp_path) -> None:
-    from retrain_assets.defs import build_resources
+    from retrain_assets.resources import build_resources
 
     cfg = RetrainConfig.model_validate(
         {
@@ -360,7 +360,7 @@ def test_a_tampered_artifact_is_refused_for_scoring_and_promotion(
 ) -> None:
     from mlflow import MlflowClient
 
-    from retrain_assets.assets.release import build_release_assets
+    from retrain_assets.release.assets import build_release_assets
 
     champion = _register(store)
     challenger = _register(store, {**GATED, "canary": "passed"})
@@ -437,7 +437,7 @@ class _Payload:
 
 
 def test_landing_files_are_read_as_data_never_unpickled(tmp_path: Path, monkeypatch) -> None:
-    from retrain_assets.sensors import _landing_files
+    from retrain_assets.ingest.sensors import landing_files as _landing_files
 
     assert set(contract.READERS.values()) == {"csv", "parquet"}
     marker = tmp_path / "unpickled"

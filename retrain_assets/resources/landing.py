@@ -6,32 +6,29 @@ goes under the workdir, written atomically so a killed run never leaves half a f
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from retrain_assets import names
 from retrain_assets.lib.data.landing_files import find_file, landing_day
 
 if TYPE_CHECKING:  # pandas is imported where a frame is read: the code location loads without it
     import pandas as pd
 
-KINDS = ("features", "labels")
+BATCH_ASSETS = {"features": names.FEATURE_BATCH, "labels": names.LABEL_BATCH}
 
 
-def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
-    """Write next to the target and rename, so readers see the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+class MissingInput(dg.Failure):
+    """A step needs an asset that was never materialised; says which and how to produce it."""
+
+    def __init__(self, asset: str, path: Path, how: str) -> None:
+        super().__init__(
+            description=f"{asset} has not been materialised yet ({path} does not exist). {how}",
+            metadata={"missing_asset": asset, "expected_file": dg.MetadataValue.path(str(path))},
+            allow_retries=False,
+        )
 
 
 class LandingStore(dg.ConfigurableResource):
@@ -65,12 +62,29 @@ class LandingStore(dg.ConfigurableResource):
     def read_batch(self, kind: str, day: str) -> pd.DataFrame:
         import pandas as pd
 
-        return pd.read_parquet(self.batch_path(kind, day))
+        path = self.batch_path(kind, day)
+        if not path.is_file():
+            raise MissingInput(
+                f"{BATCH_ASSETS[kind]}[{day}]",
+                path,
+                f"Land {kind}/{day}.parquet (or .csv) under {self.landing_dir} and let "
+                f"{names.LANDING_SENSOR} ingest it, or materialise that partition.",
+            )
+        return pd.read_parquet(path)
 
     def read_reference(self) -> pd.DataFrame:
         import pandas as pd
 
-        return pd.read_parquet(self.reference_path())
+        path = self.reference_path()
+        if not path.is_file():
+            raise MissingInput(
+                names.REFERENCE_DATASET,
+                path,
+                f"Put reference.parquet (or .csv) under {self.landing_dir} and let "
+                f"{names.LANDING_SENSOR} ingest it, or run `{names.REFERENCE_JOB}` "
+                f"(dagster job execute -j {names.REFERENCE_JOB}) before this job.",
+            )
+        return pd.read_parquet(path)
 
     def path_for(self, *parts: str) -> Path:
         """A path under the workdir (its folder is created)."""

@@ -1,23 +1,23 @@
-"""What the triggers need to know about the past, read from the Dagster instance in data time:
-new materialisations since a cursor (never the whole history) and the last retraining's data day.
+"""What sensors, schedules and reports read from the Dagster instance, in data time: new
+materialisations since a cursor (never the whole history), the last retraining's data day, and
+whether a challenger is still in its canary.
 """
 
-import datetime as dt
 from collections.abc import Iterator
 
 import dagster as dg
 
-from retrain_assets.jobs import RETRAIN_JOB
-from retrain_assets.tags import DATA_DAY_TAG
+from retrain_assets import names
 
 PAGE = 100
-LIVE_STATUSES = [
+IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
-    dg.DagsterRunStatus.SUCCESS,
 ]
+LIVE_STATUSES = [*IN_FLIGHT, dg.DagsterRunStatus.SUCCESS]
+"""Runs that count as a retraining for cooldowns: queued, running or succeeded."""
 
 
 def new_materializations(
@@ -46,15 +46,11 @@ def new_materializations(
 def last_retrain_day(instance: dg.DagsterInstance) -> str | None:
     """The newest data day of a retraining run that is queued, running or succeeded."""
     records = instance.get_run_records(
-        filters=dg.RunsFilter(job_name=RETRAIN_JOB, statuses=LIVE_STATUSES), limit=20
+        filters=dg.RunsFilter(job_name=names.RETRAIN_JOB, statuses=LIVE_STATUSES), limit=20
     )
-    days = [r.dagster_run.tags.get(DATA_DAY_TAG) for r in records]
+    days = [r.dagster_run.tags.get(names.DATA_DAY_TAG) for r in records]
     known = [d for d in days if d]
     return max(known) if known else None
-
-
-def days_between(earlier: str, later: str) -> int:
-    return (dt.date.fromisoformat(later) - dt.date.fromisoformat(earlier)).days
 
 
 def challenger_in_shadow(instance: dg.DagsterInstance) -> str | None:
@@ -63,7 +59,7 @@ def challenger_in_shadow(instance: dg.DagsterInstance) -> str | None:
     While one is in shadow, soft triggers and the schedule wait: a new retraining would replace it
     before it ever collected enough labelled rows to be judged."""
     latest = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("candidate_model")), limit=1
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(names.CANDIDATE_MODEL)), limit=1
     ).records
     if not latest or latest[0].asset_materialization is None:
         return None
@@ -73,7 +69,7 @@ def challenger_in_shadow(instance: dg.DagsterInstance) -> str | None:
     version = str(meta["model_version"].value)
     judged = instance.fetch_materializations(
         dg.AssetRecordsFilter(
-            asset_key=dg.AssetKey("canary_evaluation"), after_storage_id=latest[0].storage_id
+            asset_key=dg.AssetKey(names.CANARY_EVALUATION), after_storage_id=latest[0].storage_id
         ),
         limit=PAGE,
     ).records
@@ -84,7 +80,7 @@ def challenger_in_shadow(instance: dg.DagsterInstance) -> str | None:
             return None
     decided = instance.fetch_materializations(
         dg.AssetRecordsFilter(
-            asset_key=dg.AssetKey("promoted_model"), after_storage_id=latest[0].storage_id
+            asset_key=dg.AssetKey(names.PROMOTED_MODEL), after_storage_id=latest[0].storage_id
         ),
         limit=PAGE,
     ).records

@@ -1,0 +1,229 @@
+"""Ingest: landing files, checked against the contract, stored normalised under the workdir.
+
+Validation happens before anything is written: a batch that breaks the contract fails its run
+with a message naming the file and the column, its blocking ``*_schema`` check records why, and no
+normalised file (so nothing any model could learn from) is stored. The landing file stays as it is.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import dagster as dg
+
+from retrain_assets import names
+from retrain_assets.config import RetrainConfig
+from retrain_assets.ingest.notes import feature_notes, label_notes
+from retrain_assets.lib.data.landing_files import LandingFileError
+from retrain_assets.lib.files import write_parquet
+from retrain_assets.lib.tables import markdown_table
+from retrain_assets.resources.landing import LandingStore
+
+if TYPE_CHECKING:  # pandas (and the contract, which needs it) is imported inside the steps
+    from retrain_assets.lib.data.contract import BatchReport
+
+PREVIEW_ROWS = 5
+Event = dg.MaterializeResult | dg.AssetCheckResult
+
+
+def read_and_check(cfg: RetrainConfig, kind: str, path: Path) -> "BatchReport":
+    """The landing file read and held to the contract (violations instead of exceptions)."""
+    import pandas as pd
+
+    from retrain_assets.lib.data.contract import BatchReport, check_frame, read_table
+
+    data = cfg.data
+    try:
+        raw = read_table(path)
+    except LandingFileError as exc:
+        return BatchReport(pd.DataFrame(), [exc.violation()])
+    return check_frame(
+        raw,
+        kind=kind,
+        id_column=data.id_column,
+        numerical=data.numerical_features,
+        categorical=data.categorical_features,
+        target_column=data.target_column,
+        positive_label=data.positive_label,
+        timestamp_column=data.timestamp_column,
+        max_null_rate=cfg.ingest.max_null_rate,
+    )
+
+
+def rejected(report: "BatchReport", path: Path, kind: str, check: str) -> Iterator[Event]:
+    """The failed schema check, then the failure that stops the run (nothing is stored)."""
+    reason = report.message(path)
+    table = markdown_table(
+        ["rule", "column", "detail"],
+        [(v.rule, v.column or "-", v.detail) for v in report.violations],
+    )
+    yield dg.AssetCheckResult(
+        check_name=check,
+        passed=False,
+        description=reason,
+        metadata={
+            "file": dg.MetadataValue.path(str(path)),
+            "violations": dg.MetadataValue.md(table),
+            "failed_rules": ", ".join(sorted({v.rule for v in report.violations})),
+        },
+    )
+    raise dg.Failure(description=f"{kind} batch rejected:\n{reason}")
+
+
+def batch_metadata(
+    cfg: RetrainConfig, report: "BatchReport", kind: str, path: Path, out: Path
+) -> dict:
+    frame = report.frame
+    metadata: dict[str, dg.RawMetadataValue] = {
+        "landing_file": dg.MetadataValue.path(str(path)),
+        "stored_as": dg.MetadataValue.path(str(out)),
+        "dagster/row_count": len(frame),
+        "preview": dg.MetadataValue.md(frame.head(PREVIEW_ROWS).to_markdown(index=False)),
+    }
+    if report.null_rates:
+        rates = [(c, f"{r:.2%}") for c, r in report.null_rates.items()]
+        metadata["null_rates"] = dg.MetadataValue.md(markdown_table(["column", "null rate"], rates))
+        metadata["max_null_rate"] = float(max(report.null_rates.values()))
+    if cfg.data.target_column in frame and kind != "features":
+        metadata["positive_rate"] = float(frame[cfg.data.target_column].mean())
+    if report.ignored_columns:
+        metadata["ignored_columns"] = ", ".join(report.ignored_columns)
+    return metadata
+
+
+def batch_notes(
+    cfg: RetrainConfig, store: LandingStore, report: "BatchReport", kind: str, day: str | None
+) -> tuple[list[str], dict]:
+    notes: list[str] = []
+    extra: dict = {}
+    if report.ignored_columns:
+        notes.append(
+            f"dropped {len(report.ignored_columns)} column(s) the contract does not use: "
+            f"{report.ignored_columns}"
+        )
+    if kind == "features":
+        found, extra = feature_notes(store, report.frame)
+        notes += found
+    elif kind == "labels" and day is not None:
+        found, extra = label_notes(cfg, store, day, report.frame)
+        notes += found
+    return notes, extra
+
+
+def ingest_file(
+    cfg: RetrainConfig,
+    store: LandingStore,
+    kind: str,
+    out: Path,
+    check: str,
+    day: str | None = None,
+    log: dg.DagsterLogManager | None = None,
+) -> Iterator[Event]:
+    """Check one landing file and, only if it holds to the contract, store it normalised."""
+    path = store.landing_file(kind, day)
+    if path is None:
+        raise dg.Failure(f"no {kind} landing file for this partition under {store.landing_dir}")
+    report = read_and_check(cfg, kind, path)
+    if not report.ok:
+        yield from rejected(report, path, kind, check)
+    notes, extra = batch_notes(cfg, store, report, kind, day)
+    write_parquet(report.frame, out)
+    metadata = {**batch_metadata(cfg, report, kind, path, out), **extra}
+    if notes:
+        metadata["notes"] = dg.MetadataValue.md("\n".join(f"- {n}" for n in notes))
+        for note in notes if log is not None else []:
+            log.warning(f"{path}: {note}")
+    yield dg.MaterializeResult(metadata=metadata)
+    yield dg.AssetCheckResult(
+        check_name=check,
+        passed=True,
+        description=("holds to the contract; " + "; ".join(notes)) if notes else None,
+        metadata={
+            "rows": len(report.frame),
+            "max_null_rate_allowed": cfg.ingest.max_null_rate,
+            "columns": len(report.frame.columns),
+        },
+    )
+
+
+def schema_check(
+    cfg: RetrainConfig, asset: str, check: str, what: str, daily: dg.PartitionsDefinition | None
+) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        check,
+        asset=asset,
+        blocking=True,
+        partitions_def=daily,
+        description=f"The {what} holds to the data contract: columns, dtypes, unique ids, "
+        f"null rate ≤ {cfg.ingest.max_null_rate:.0%}.",
+    )
+
+
+def build_ingest_assets(
+    cfg: RetrainConfig, daily: dg.PartitionsDefinition
+) -> list[dg.AssetsDefinition]:
+    """reference_dataset, feature_batch[day] and label_batch[day] for one config."""
+
+    @dg.asset(
+        name=names.REFERENCE_DATASET,
+        group_name=names.INGEST_GROUP,
+        kinds={"parquet"},
+        check_specs=[
+            schema_check(
+                cfg, names.REFERENCE_DATASET, names.REFERENCE_DATASET_SCHEMA, "reference set", None
+            )
+        ],
+    )
+    def reference_dataset(store: LandingStore) -> Iterator[Event]:
+        """The labelled history the first model learns from (landing `reference.*`).
+
+        Refreshed by landing_sensor when the reference file is new or changed."""
+        yield from ingest_file(
+            cfg, store, "reference", store.reference_path(), names.REFERENCE_DATASET_SCHEMA
+        )
+
+    @dg.asset(
+        name=names.FEATURE_BATCH,
+        group_name=names.INGEST_GROUP,
+        kinds={"parquet"},
+        partitions_def=daily,
+        check_specs=[
+            schema_check(
+                cfg,
+                names.FEATURE_BATCH,
+                names.FEATURE_BATCH_SCHEMA,
+                "day's production batch",
+                daily,
+            )
+        ],
+    )
+    def feature_batch(context: dg.AssetExecutionContext, store: LandingStore) -> Iterator[Event]:
+        """One day's production batch (landing `features/<day>.*`), normalised.
+
+        Materialised by landing_sensor for each new or changed landing file."""
+        day = context.partition_key
+        out = store.batch_path("features", day)
+        yield from ingest_file(
+            cfg, store, "features", out, names.FEATURE_BATCH_SCHEMA, day, context.log
+        )
+
+    @dg.asset(
+        name=names.LABEL_BATCH,
+        group_name=names.INGEST_GROUP,
+        kinds={"parquet"},
+        partitions_def=daily,
+        check_specs=[
+            schema_check(cfg, names.LABEL_BATCH, names.LABEL_BATCH_SCHEMA, "day's labels", daily)
+        ],
+    )
+    def label_batch(context: dg.AssetExecutionContext, store: LandingStore) -> Iterator[Event]:
+        """Labels that became known on one day (landing `labels/<day>.*`), for rows of earlier days.
+
+        Materialised by landing_sensor for each new or changed landing file."""
+        day = context.partition_key
+        out = store.batch_path("labels", day)
+        yield from ingest_file(
+            cfg, store, "labels", out, names.LABEL_BATCH_SCHEMA, day, context.log
+        )
+
+    return [reference_dataset, feature_batch, label_batch]

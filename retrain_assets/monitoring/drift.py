@@ -1,0 +1,170 @@
+"""Drift: the reference profile (what "normal" looks like, binned once) and each day's drift
+report against it. The statistics live in lib/drift."""
+
+from collections.abc import Iterator
+
+import dagster as dg
+
+from retrain_assets import names
+from retrain_assets.config import RetrainConfig
+from retrain_assets.lib.files import write_json, write_parquet
+from retrain_assets.monitoring.paths import DRIFT_DIR, PROFILE_DIR, REFERENCE_SAMPLE
+from retrain_assets.resources.dvc import DvcRepository
+from retrain_assets.resources.landing import LandingStore
+from retrain_assets.resources.model_registry import ModelRegistry
+
+
+def drift_settings(cfg: RetrainConfig):  # -> lib.drift.profile.DriftSettings (imported lazily)
+    from retrain_assets.lib.drift.profile import DriftSettings
+
+    d = cfg.drift
+    return DriftSettings(
+        psi_threshold=d.psi_threshold,
+        psi_significance=d.psi_significance,
+        alpha=d.alpha,
+        min_ks_effect=d.min_ks_effect,
+        min_cramers_v=d.min_cramers_v,
+        drift_share=d.drift_share,
+        key_features=tuple(d.key_features),
+        exact_max_rows=d.exact_max_rows,
+    )
+
+
+def profile_reference(
+    cfg: RetrainConfig, store: LandingStore, dvc: DvcRepository, registry: ModelRegistry
+) -> dg.MaterializeResult:
+    """Profile the champion's training set (the reference set until a champion exists)."""
+    import pandas as pd
+
+    from retrain_assets.lib.drift.profile import ReferenceProfile
+
+    data = cfg.data
+    champion = registry.alias_version(names.CHAMPION)
+    if champion is None:
+        frame, source, md5 = store.read_reference(), "reference_dataset (no champion yet)", ""
+    else:
+        md5 = registry.version_tags(champion).get("dvc_md5", "")
+        frame = pd.read_parquet(dvc.cached(md5))
+        source = f"training set of champion v{champion}"
+    profile = ReferenceProfile.fit(
+        frame, data.numerical_features, data.categorical_features, drift_settings(cfg)
+    )
+    profile.save(store.path_for(*PROFILE_DIR))
+    sample = frame[data.features].sample(
+        n=min(len(frame), cfg.drift.report_max_rows), random_state=0
+    )
+    write_parquet(sample, store.path_for(*REFERENCE_SAMPLE))
+    return dg.MaterializeResult(
+        metadata={
+            "source": source,
+            "champion_version": champion or "none",
+            "dvc_md5": md5,
+            "dagster/row_count": len(frame),
+            "columns": len(data.features),
+        }
+    )
+
+
+def evidently_html(cfg: RetrainConfig, store: LandingStore, batch, day: str) -> str:
+    """Evidently's HTML drift report of the day (for people; the verdict is ours); its path."""
+    import pandas as pd
+
+    from retrain_assets.lib.drift.evidently_report import write_drift_html
+
+    html = store.path_for(*DRIFT_DIR, f"{day}.html")
+    write_drift_html(
+        pd.read_parquet(store.path_for(*REFERENCE_SAMPLE)),
+        batch,
+        cfg.data.numerical_features,
+        cfg.data.categorical_features,
+        html,
+        psi_threshold=cfg.drift.psi_threshold,
+        max_rows=cfg.drift.report_max_rows,
+    )
+    return str(html)
+
+
+def report_drift(
+    cfg: RetrainConfig, store: LandingStore, day: str
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """Compare one day's batch with the reference profile; the report and its WARN check."""
+    from retrain_assets.lib.drift.profile import ReferenceProfile
+
+    batch = store.read_batch("features", day)
+    result = ReferenceProfile.load(store.path_for(*PROFILE_DIR)).compare(batch)
+    summary = {
+        "day": day,
+        "drifted": bool(result.drifted),
+        "share_drifted": float(result.share_drifted),
+        "max_psi": float(result.max_psi),
+        "drifted_columns": list(result.drifted_columns),
+        "evidence": result.evidence(),
+    }
+    write_json(summary, store.path_for(*DRIFT_DIR, f"{day}.json"))
+    drifted_columns = ", ".join(result.drifted_columns) or "none"
+    metadata: dict[str, dg.RawMetadataValue] = {
+        "drifted": summary["drifted"],
+        "share_drifted": summary["share_drifted"],
+        "max_psi": summary["max_psi"],
+        "drifted_columns": drifted_columns,
+        "evidence": summary["evidence"] or "none",
+        "columns": dg.MetadataValue.md(result.to_markdown()),
+        "dagster/row_count": len(batch),
+    }
+    if cfg.drift.html_report:
+        metadata["evidently_report"] = dg.MetadataValue.path(evidently_html(cfg, store, batch, day))
+    yield dg.MaterializeResult(metadata=metadata)
+    yield dg.AssetCheckResult(
+        check_name=names.DRIFT_CHECK,
+        passed=not result.drifted,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=summary["evidence"] if result.drifted else "no drift",
+        metadata={
+            "share_drifted": summary["share_drifted"],
+            "drift_share_threshold": cfg.drift.drift_share,
+            "max_psi": summary["max_psi"],
+            "psi_threshold": cfg.drift.psi_threshold,
+            "drifted_columns": drifted_columns,
+        },
+    )
+
+
+def build_drift_assets(
+    cfg: RetrainConfig, daily: dg.PartitionsDefinition
+) -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        name=names.REFERENCE_PROFILE,
+        group_name=names.MONITORING_GROUP,
+        deps=[names.REFERENCE_DATASET, names.PROMOTED_MODEL],
+    )
+    def reference_profile(
+        store: LandingStore, dvc: DvcRepository, registry: ModelRegistry
+    ) -> dg.MaterializeResult:
+        """What "normal" looks like: the champion's training set, binned once for the drift engine.
+
+        Built from the reference set until a champion exists; rebuilt by every retraining run."""
+        return profile_reference(cfg, store, dvc, registry)
+
+    drift_check = dg.AssetCheckSpec(
+        names.DRIFT_CHECK,
+        asset=names.DRIFT_REPORT,
+        partitions_def=daily,
+        description=f"The day's batch does not drift from the reference profile (share of "
+        f"drifted columns < {cfg.drift.drift_share:.0%}, no key feature drifted; column drift: "
+        f"PSI > {cfg.drift.psi_threshold} or a corrected KS/chi² test with a material effect).",
+    )
+
+    @dg.asset(
+        name=names.DRIFT_REPORT,
+        group_name=names.MONITORING_GROUP,
+        partitions_def=daily,
+        deps=[names.FEATURE_BATCH, names.REFERENCE_PROFILE],
+        check_specs=[drift_check],
+    )
+    def drift_report(context: dg.AssetExecutionContext, store: LandingStore):
+        """How far one day's batch moved from the reference profile, column by column.
+
+        Materialised with each day's feature batch; drift_sensor reads its verdicts."""
+        yield from report_drift(cfg, store, context.partition_key)
+
+    return [reference_profile, drift_report]

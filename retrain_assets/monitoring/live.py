@@ -1,0 +1,145 @@
+"""What performance_report reads: the day's labels joined to the predictions stored when their
+rows were scored, the detector state of the day before, the drift shares of the scored days."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from retrain_assets.config import RetrainConfig
+from retrain_assets.lib.dates import shift_day
+from retrain_assets.monitoring.paths import DRIFT_DIR, PERFORMANCE_DIR, PREDICTIONS_DIR
+from retrain_assets.resources.landing import LandingStore
+
+if TYPE_CHECKING:  # pandas is imported inside the steps: the code location loads without it
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class LiveReport:
+    verdict: Any  # lib.monitoring.performance.PerformanceVerdict
+    state: dict
+    unmatched: int
+    other_versions: int
+    challenger_version: str | None = None
+    challenger_rows: int = 0
+    guardrail: Any = None  # lib.release.guardrail.GuardrailVerdict while the old champion shadows
+
+
+def stored_predictions(store: LandingStore, cfg: RetrainConfig, day: str) -> pd.DataFrame:
+    """Predictions of the days whose labels may land on `day` (max_label_delay_days back)."""
+    import pandas as pd
+
+    folder = Path(store.workdir).joinpath(*PREDICTIONS_DIR)
+    first = shift_day(day, -cfg.performance.max_label_delay_days)
+    files = sorted(p for p in folder.glob("*.parquet") if first <= p.stem <= day)
+    if not files:
+        return pd.DataFrame(columns=[cfg.data.id_column, "score", "champion_version", "day"])
+    frame = pd.concat([pd.read_parquet(p) for p in files], ignore_index=True)
+    return frame.rename(columns={"champion_score": "score"})
+
+
+def previous_state(store: LandingStore, day: str, champion: str) -> dict | None:
+    """The newest earlier day's detector state, if it belongs to the same champion."""
+    folder = Path(store.workdir).joinpath(*PERFORMANCE_DIR)
+    earlier = sorted(p for p in folder.glob("*.json") if p.stem < day) if folder.is_dir() else []
+    if not earlier:
+        return None
+    state = json.loads(earlier[-1].read_text())
+    return state if state.get("champion_version") == champion else None
+
+
+def drift_share(store: LandingStore, days: list[str]) -> float | None:
+    """The mean share of drifted columns over the days the labelled rows were scored on."""
+    shares = []
+    for day in days:
+        path = Path(store.workdir).joinpath(*DRIFT_DIR, f"{day}.json")
+        if path.is_file():
+            shares.append(json.loads(path.read_text())["share_drifted"])
+    return sum(shares) / len(shares) if shares else None
+
+
+def performance_settings(cfg: RetrainConfig):  # -> lib PerformanceSettings (imported lazily)
+    from retrain_assets.lib.monitoring.performance import PerformanceSettings
+
+    perf = cfg.performance
+    return PerformanceSettings(
+        min_labels=perf.min_labels,
+        window_days=perf.window_days,
+        relative_drop=perf.relative_drop,
+        absolute_floor=perf.absolute_floor,
+        concept_max_drift_share=perf.concept_max_drift_share,
+        confidence=perf.degradation_confidence,
+    )
+
+
+def guardrail_verdict(cfg: RetrainConfig, joined_by_day: dict[str, pd.DataFrame]) -> Any:
+    """The new champion against the previous one on the window's rows both of them scored."""
+    from retrain_assets.lib.monitoring.live import guardrail_frames, pooled
+    from retrain_assets.lib.release.guardrail import assess_guardrail
+
+    frames = guardrail_frames(joined_by_day)
+    if not frames:
+        return None
+    g = cfg.guardrail
+    return assess_guardrail(
+        pooled(frames, "y"),
+        pooled(frames, "score"),
+        pooled(frames, "previous_champion_score"),
+        batches=len(frames),
+        max_batches=g.batches,
+        margin=g.margin,
+        min_rows=g.min_rows,
+    )
+
+
+def evaluate_day(
+    store: LandingStore, cfg: RetrainConfig, day: str, champion: str, baseline: float | None
+) -> LiveReport:
+    """The champion's live verdict on `day`'s labels (pooled with the window's earlier days)."""
+    import pandas as pd
+
+    from retrain_assets.lib.monitoring import live
+    from retrain_assets.lib.monitoring.performance import assess, join_predictions
+
+    perf, data = cfg.performance, cfg.data
+    predictions = stored_predictions(store, cfg, day)
+    first = shift_day(day, -perf.window_days)
+    joined_by_day: dict[str, pd.DataFrame] = {}
+    unmatched = other = shadow = 0
+    challenger = None
+    for label_day in [d for d in store.batch_days("labels") if first <= d <= day]:
+        labels = store.read_batch("labels", label_day)
+        joined, missing = join_predictions(labels, predictions, data.id_column, data.target_column)
+        joined_by_day[label_day], others = live.champion_rows(joined, champion)
+        if label_day == day:
+            unmatched, other = missing, others
+            challenger, shadow = live.shadow_rows_count(joined)
+    today = joined_by_day.get(day, pd.DataFrame(columns=["y", "score", "day"]))
+    today = today.sort_values(["day", data.id_column]) if len(today) else today
+    before = previous_state(store, day, champion)
+    ph = live.next_detector_state(
+        before["page_hinkley"] if before else None,
+        today,
+        perf.page_hinkley_delta,
+        perf.page_hinkley_threshold,
+    )
+    shares = drift_share(store, sorted(set(today["day"]))) if len(today) else None
+    verdict = assess(
+        joined_by_day,
+        day,
+        baseline,
+        performance_settings(cfg),
+        drift_share=shares,
+        detector_alarm=ph.alarm,
+    )
+    state = {
+        "day": day,
+        "champion_version": champion,
+        "page_hinkley": ph.to_dict(),
+        "verdict": verdict.to_metadata(),
+    }
+    guard = guardrail_verdict(cfg, joined_by_day)
+    return LiveReport(verdict, state, unmatched, other, challenger, shadow, guard)

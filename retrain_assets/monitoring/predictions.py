@@ -1,0 +1,64 @@
+"""predictions[day]: the day's batch scored by the champion and, in its shadow, by the challenger
+(and, while the guardrail watches a promotion, by the previous champion)."""
+
+import dagster as dg
+
+from retrain_assets import names
+from retrain_assets.config import RetrainConfig
+from retrain_assets.lib.files import write_parquet
+from retrain_assets.monitoring.paths import PREDICTIONS_DIR
+from retrain_assets.resources.landing import LandingStore
+from retrain_assets.resources.model_registry import ModelRegistry
+
+SCORED_BY = (names.CHAMPION, names.CHALLENGER, names.PREVIOUS)
+
+
+def score_batch(
+    cfg: RetrainConfig, store: LandingStore, registry: ModelRegistry, day: str
+) -> dg.MaterializeResult:
+    import pandas as pd
+
+    batch = store.read_batch("features", day)
+    out = pd.DataFrame({cfg.data.id_column: batch[cfg.data.id_column]})
+    versions = {}
+    for alias in SCORED_BY:
+        version = registry.alias_version(alias)
+        if version is None:
+            if alias == names.CHAMPION:
+                raise dg.Failure(f"no '{names.CHAMPION}' alias on {registry.registered_name}")
+            continue
+        model = registry.load(version)
+        out[f"{alias}_score"] = model.predict_proba(batch[cfg.data.features])[:, 1]
+        out[f"{alias}_version"] = version
+        versions[alias] = version
+    out["day"] = day
+    write_parquet(out, store.path_for(*PREDICTIONS_DIR, f"{day}.parquet"))
+    metadata: dict[str, dg.RawMetadataValue] = {
+        "dagster/row_count": len(out),
+        "champion_version": versions[names.CHAMPION],
+        "champion_mean_score": float(out["champion_score"].mean()),
+        "challenger_version": versions.get(names.CHALLENGER, "none"),
+    }
+    if names.CHALLENGER in versions:
+        metadata["challenger_mean_score"] = float(out["challenger_score"].mean())
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def build_predictions_asset(
+    cfg: RetrainConfig, daily: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=names.PREDICTIONS,
+        group_name=names.MONITORING_GROUP,
+        partitions_def=daily,
+        deps=[names.FEATURE_BATCH],
+    )
+    def predictions(
+        context: dg.AssetExecutionContext, store: LandingStore, registry: ModelRegistry
+    ) -> dg.MaterializeResult:
+        """One day's batch scored by the champion and, in its shadow, by the challenger.
+
+        Materialised with each day's feature batch; labels are joined to it by id later."""
+        return score_batch(cfg, store, registry, context.partition_key)
+
+    return predictions

@@ -1,0 +1,83 @@
+"""Every name the loop shares: asset keys, checks, groups, jobs, sensors, schedules, registry
+aliases and run tags. Code refers to these constants, never to the bare strings.
+
+Plain strings (no Dagster import): the backtest, the CLI and the tests read them too.
+"""
+
+# Assets, in the order of the flow.
+REFERENCE_DATASET = "reference_dataset"
+FEATURE_BATCH = "feature_batch"
+LABEL_BATCH = "label_batch"
+REFERENCE_PROFILE = "reference_profile"
+DRIFT_REPORT = "drift_report"
+PREDICTIONS = "predictions"
+PERFORMANCE_REPORT = "performance_report"
+TRAINING_DATASET = "training_dataset"
+CANDIDATE_MODEL = "candidate_model"
+CANARY_EVALUATION = "canary_evaluation"
+PROMOTED_MODEL = "promoted_model"
+MODEL_HISTORY = "model_history"
+
+# Asset groups: the domains of the flow.
+INGEST_GROUP = "ingest"
+MONITORING_GROUP = "monitoring"
+TRAINING_GROUP = "training"
+RELEASE_GROUP = "release"
+
+# Asset checks: <asset>_<property>.
+REFERENCE_DATASET_SCHEMA = "reference_dataset_schema"
+FEATURE_BATCH_SCHEMA = "feature_batch_schema"
+LABEL_BATCH_SCHEMA = "label_batch_schema"
+DRIFT_CHECK = "drift_report_within_threshold"
+PERFORMANCE_CHECK = "performance_report_not_degraded"
+DATA_GATE = "training_dataset_data_gate"
+AUC_GATE = "candidate_model_auc_vs_champion"
+LATENCY_GATE = "candidate_model_p95_latency"
+CANARY_CHECK = "canary_evaluation_non_inferior"
+
+# Jobs.
+INGEST_JOB = "ingest_job"
+REFERENCE_JOB = "reference_job"
+RETRAIN_JOB = "retrain_job"
+CANARY_JOB = "canary_job"
+ROLLBACK_JOB = "rollback_job"
+
+# Sensors and the schedule.
+LANDING_SENSOR = "landing_sensor"
+BOOTSTRAP_SENSOR = "bootstrap_sensor"
+DRIFT_SENSOR = "drift_sensor"
+PERFORMANCE_SENSOR = "performance_sensor"
+CANARY_SENSOR = "canary_sensor"
+GUARDRAIL_SENSOR = "guardrail_sensor"
+WEEKLY_SCHEDULE = "weekly_retrain_schedule"
+SENSORS = (
+    LANDING_SENSOR,
+    BOOTSTRAP_SENSOR,
+    DRIFT_SENSOR,
+    PERFORMANCE_SENSOR,
+    CANARY_SENSOR,
+    GUARDRAIL_SENSOR,
+)
+
+# MLflow registry aliases.
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+PREVIOUS = "previous_champion"
+"""The champion a promotion replaced, shadow-scored while the guardrail watches the new one."""
+
+# Run tags.
+REASON_TAG = "retrain/reason"
+"""Why a retraining run started (bootstrap, drift, performance, concept, schedule, manual, canary,
+rollback); the run queue lets one run with this tag execute at a time."""
+EVIDENCE_TAG = "retrain/evidence"
+"""The figures behind the reason, as text a person can read on the run page."""
+DATA_DAY_TAG = "retrain/data_day"
+"""The data day (partition key) a retraining was decided on; cooldowns count from it."""
+LANDING_FILE_TAG = "landing/file"
+LANDING_SHA_TAG = "landing/sha256"
+LANDING_KIND_TAG = "landing/kind"
+"""reference, features or labels: which landing file an ingest run stores."""
+RUN_KEY_TAG = "dagster/run_key"
+PARTITION_TAG = "dagster/partition"
+SENSOR_NAME_TAG = "dagster/sensor_name"
+SCHEDULE_NAME_TAG = "dagster/schedule_name"

@@ -1,0 +1,63 @@
+"""Release: the canary (shadow A/B on live labels) and the champion alias.
+
+Both talk to MLflow: an unreachable tracking server is retried with exponential back-off, then
+fails naming the tracking URI; refusals (release/errors.py) fail at once.
+"""
+
+import dagster as dg
+
+from retrain_assets import names
+from retrain_assets.config import RetrainConfig
+from retrain_assets.release.canary import evaluate_challenger
+from retrain_assets.release.promotion import move_champion
+from retrain_assets.resources.landing import LandingStore
+from retrain_assets.resources.mlflow import retry_policy
+from retrain_assets.resources.model_registry import ModelRegistry
+from retrain_assets.run_config import PromotionConfig
+
+
+def canary_check_spec(cfg: RetrainConfig) -> dg.AssetCheckSpec:
+    canary = cfg.canary
+    return dg.AssetCheckSpec(
+        names.CANARY_CHECK,
+        asset=names.CANARY_EVALUATION,
+        blocking=True,
+        description=f"On the same live labelled rows, the challenger's AUC is not worse "
+        f"than the champion's by more than {canary.margin} ({canary.method}, one-sided "
+        f"{canary.confidence:.0%}), over at least {canary.min_rows} rows.",
+    )
+
+
+def build_release_assets(cfg: RetrainConfig) -> list[dg.AssetsDefinition]:
+    retries = retry_policy(cfg.mlflow.retries, cfg.mlflow.retry_delay_seconds)
+
+    @dg.asset(
+        name=names.CANARY_EVALUATION,
+        group_name=names.RELEASE_GROUP,
+        retry_policy=retries,
+        check_specs=[canary_check_spec(cfg)],
+    )
+    def canary_evaluation(store: LandingStore, registry: ModelRegistry):
+        """The challenger against the champion on live labelled rows both of them scored.
+
+        Materialised by canary_sensor once enough labelled shadow rows exist."""
+        yield from evaluate_challenger(cfg, store, registry)
+
+    @dg.asset(
+        name=names.PROMOTED_MODEL,
+        group_name=names.RELEASE_GROUP,
+        kinds={"mlflow"},
+        deps=[names.CANDIDATE_MODEL, names.CANARY_EVALUATION],
+        retry_policy=retries,
+    )
+    def promoted_model(
+        context: dg.AssetExecutionContext, config: PromotionConfig, registry: ModelRegistry
+    ) -> dg.MaterializeResult:
+        """The model version behind the registry alias `champion`.
+
+        Moves it to the challenger only when the challenger's registry tags show every gate (and,
+        in shadow mode, the canary) passed; moves it back on a rollback. Refreshed at the end of
+        every retraining, canary and rollback run."""
+        return move_champion(cfg, config, registry, context.run_id)
+
+    return [canary_evaluation, promoted_model]

@@ -1,0 +1,40 @@
+"""The jobs that move the champion: the canary's verdict and a rollback."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import dagster as dg
+
+from retrain_assets import names
+from retrain_assets.run_config import rollback_run_config
+
+# Champion changes run one at a time with retrainings: they carry the queue's limited tag.
+AFTER_A_CHANGE = (names.PROMOTED_MODEL, names.REFERENCE_PROFILE, names.MODEL_HISTORY)
+
+
+if TYPE_CHECKING:  # the type define_asset_job returns (not exported by dagster)
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition as AssetJob,
+    )
+
+
+def build_release_jobs() -> list[AssetJob]:
+    canary_job = dg.define_asset_job(
+        names.CANARY_JOB,
+        selection=dg.AssetSelection.assets(names.CANARY_EVALUATION, *AFTER_A_CHANGE),
+        description="The challenger against the champion on live labelled rows; promotion when "
+        "it is not inferior, and the new champion's reference profile.",
+        tags={names.REASON_TAG: "canary"},
+        executor_def=dg.in_process_executor,
+    )
+    rollback_job = dg.define_asset_job(
+        names.ROLLBACK_JOB,
+        selection=dg.AssetSelection.assets(*AFTER_A_CHANGE),
+        description="Move `champion` back to the version it replaced (set the reason in the "
+        "launchpad); the reference profile follows.",
+        config=rollback_run_config("rollback from the Dagster UI"),
+        tags={names.REASON_TAG: "rollback"},
+        executor_def=dg.in_process_executor,
+    )
+    return [canary_job, rollback_job]

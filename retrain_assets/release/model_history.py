@@ -1,0 +1,132 @@
+"""model_history: when did the model begin to degrade, and what did the platform do about it?
+
+One row per data day, read from Dagster's own records (performance and drift reports, retraining
+runs, promotions and rollbacks), plus one row per retraining cycle from MLflow; a chart and a
+change-point estimate of the day live AUC fell (lib/release/timeline.py).
+"""
+
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
+
+from retrain_assets import names
+from retrain_assets.config import RetrainConfig
+from retrain_assets.monitoring.paths import HISTORY_CHART
+from retrain_assets.records import new_materializations
+from retrain_assets.resources.landing import LandingStore
+from retrain_assets.resources.model_registry import ModelRegistry
+
+if TYPE_CHECKING:  # pandas is imported inside the steps: the code location loads without it
+    import pandas as pd
+
+SOURCES = {
+    "performance": names.PERFORMANCE_REPORT,
+    "drift": names.DRIFT_REPORT,
+    "release": names.PROMOTED_MODEL,
+}
+MLFLOW_COLUMNS = {
+    "start_time": "started",
+    "tags.retrain.reason": "reason",
+    "metrics.test_auc": "test_auc",
+    "metrics.champion_test_auc": "champion_test_auc",
+    "tags.dvc_md5": "dvc_md5",
+    "params.strategy": "strategy",
+    "status": "status",
+}
+
+
+def fact(kind: str, day: str | None, latest_day: str | None, meta: dict) -> dict | None:
+    """One materialisation as a per-day fact (a release counts on the newest data day)."""
+    if kind == "performance" and day:
+        return {
+            "day": day,
+            "live_auc": meta.get("auc"),
+            "champion_version": meta.get("champion_version"),
+        }
+    if kind == "drift" and day:
+        return {"day": day, "drift_share": meta.get("share_drifted")}
+    if kind == "release" and latest_day:
+        if meta.get("decision") == "promote":
+            return {"day": latest_day, "promoted_to": meta.get("new_version")}
+        if meta.get("decision") == "rollback":
+            return {"day": latest_day, "rolled_back_to": meta.get("new_version")}
+    return None
+
+
+def daily_facts(instance: dg.DagsterInstance) -> list[dict[str, Any]]:
+    """Per-day dicts for lib.release.timeline.history_frame, from Dagster's records."""
+    days: list[dict[str, Any]] = []
+    latest_day = None
+    timeline = sorted(
+        (storage_id, kind, day, meta)
+        for kind, asset in SOURCES.items()
+        for storage_id, day, meta in new_materializations(instance, asset, None)
+    )
+    for _, kind, day, meta in timeline:
+        if day is not None:
+            latest_day = max(latest_day or day, day)
+        found = fact(kind, day, latest_day, meta)
+        if found:
+            days.append(found)
+    for record in instance.get_run_records(dg.RunsFilter(job_name=names.RETRAIN_JOB)):
+        tags = record.dagster_run.tags
+        if tags.get(names.DATA_DAY_TAG):
+            days.append(
+                {"day": tags[names.DATA_DAY_TAG], "retrain_reasons": tags.get(names.REASON_TAG, "")}
+            )
+    return days
+
+
+def mlflow_cycles(registry: ModelRegistry, experiment: str) -> "pd.DataFrame":
+    """One row per retraining cycle logged to MLflow (newest first)."""
+    import mlflow
+    import pandas as pd
+
+    found = registry.client().get_experiment_by_name(experiment)
+    if found is None:
+        return pd.DataFrame()
+    runs = mlflow.search_runs([found.experiment_id], max_results=200, order_by=["start_time DESC"])
+    present = [c for c in MLFLOW_COLUMNS if c in runs]
+    return runs[present].rename(columns=MLFLOW_COLUMNS)
+
+
+def summarise_history(
+    cfg: RetrainConfig, instance: dg.DagsterInstance, store: LandingStore, registry: ModelRegistry
+) -> dg.MaterializeResult:
+    from retrain_assets.lib.release import timeline
+
+    frame = timeline.history_frame(daily_facts(instance))
+    change = timeline.degradation_start(frame) if len(frame) else None
+    cycles = mlflow_cycles(registry, cfg.mlflow.experiment_name)
+    metadata: dict[str, dg.RawMetadataValue] = {
+        "days": len(frame),
+        "history": dg.MetadataValue.md(timeline.to_markdown(frame) if len(frame) else "no data"),
+        "degradation_began": change["day"] if change else "not detected",
+        "retraining_cycles": len(cycles),
+    }
+    if change:
+        metadata["auc_before"], metadata["auc_after"] = change["before"], change["after"]
+    if len(frame):
+        png = store.path_for(*HISTORY_CHART)
+        timeline.plot_png(frame, png, change)
+        metadata["chart"] = dg.MetadataValue.path(str(png))
+    if len(cycles):
+        metadata["cycles"] = dg.MetadataValue.md(cycles.head(30).to_markdown(index=False))
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def build_model_history_asset(cfg: RetrainConfig) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=names.MODEL_HISTORY,
+        group_name=names.RELEASE_GROUP,
+        deps=[names.PERFORMANCE_REPORT, names.DRIFT_REPORT, names.PROMOTED_MODEL],
+    )
+    def model_history(
+        context: dg.AssetExecutionContext, store: LandingStore, registry: ModelRegistry
+    ) -> dg.MaterializeResult:
+        """Per data day: live AUC, champion version, drift share, retraining reasons, promotions
+        and rollbacks; the day live AUC began to fall; a chart. Refreshed by every retraining,
+        canary and rollback run (or on demand)."""
+        return summarise_history(cfg, context.instance, store, registry)
+
+    return model_history

@@ -1,0 +1,98 @@
+"""Training: the versioned training set and the candidate model of one retraining cycle, each
+behind blocking gates.
+
+Both steps run in retrain_job, which is one MLflow run (dagster-mlflow). Both talk to MLflow: an
+unreachable tracking server is retried with exponential back-off (`mlflow.retries`,
+`mlflow.retry_delay_seconds`), then fails the step naming the tracking URI; any other error fails
+at once. A gate that fails stops the run: no `challenger` alias, the champion untouched.
+"""
+
+import dagster as dg
+
+from retrain_assets import names
+from retrain_assets.config import RetrainConfig
+from retrain_assets.resources.dvc import DvcRepository
+from retrain_assets.resources.landing import LandingStore
+from retrain_assets.resources.mlflow import MlflowTracking, retry_policy
+from retrain_assets.resources.model_registry import ModelRegistry
+from retrain_assets.run_config import TrainingRunConfig
+from retrain_assets.training.candidate import train_candidate
+from retrain_assets.training.dataset import build_training_set
+
+
+def data_gate_spec(cfg: RetrainConfig) -> dg.AssetCheckSpec:
+    gates = cfg.gates
+    return dg.AssetCheckSpec(
+        names.DATA_GATE,
+        asset=names.TRAINING_DATASET,
+        blocking=True,
+        description=f"At least {gates.min_rows} training rows; each class at least "
+        f"{gates.min_class_share:.0%}; no duplicate ids; null rate <= "
+        f"{gates.max_null_rate:.0%} per feature; no constant feature; a non-empty test "
+        "set strictly after the training rows (no leakage).",
+    )
+
+
+def model_gate_specs(cfg: RetrainConfig) -> list[dg.AssetCheckSpec]:
+    gates = cfg.gates
+    return [
+        dg.AssetCheckSpec(
+            names.AUC_GATE,
+            asset=names.CANDIDATE_MODEL,
+            blocking=True,
+            description=f"Candidate AUC >= {gates.auc_ratio} x the champion's AUC on the "
+            f"same held-out test set, and >= {gates.auc_floor}.",
+        ),
+        dg.AssetCheckSpec(
+            names.LATENCY_GATE,
+            asset=names.CANDIDATE_MODEL,
+            blocking=True,
+            description=f"p95 of {gates.latency_samples} single-row predictions through the "
+            f"MLflow pyfunc model <= {gates.max_p95_latency_ms:g} ms.",
+        ),
+    ]
+
+
+def build_training_assets(cfg: RetrainConfig) -> list[dg.AssetsDefinition]:
+    retries = retry_policy(cfg.mlflow.retries, cfg.mlflow.retry_delay_seconds)
+
+    @dg.asset(
+        name=names.TRAINING_DATASET,
+        group_name=names.TRAINING_GROUP,
+        kinds={"parquet", "dvc"},
+        retry_policy=retries,
+        deps=[names.REFERENCE_DATASET, names.FEATURE_BATCH, names.LABEL_BATCH],
+        check_specs=[data_gate_spec(cfg)],
+    )
+    def training_dataset(
+        config: TrainingRunConfig,
+        store: LandingStore,
+        dvc: DvcRepository,
+        mlflow: MlflowTracking,
+        registry: ModelRegistry,
+    ):
+        """The rows this cycle learns from (reference + labelled production rows, chosen by the
+        training strategy) and its time-ordered test set, versioned with DVC.
+
+        Rebuilt at the start of every retraining run."""
+        yield from build_training_set(cfg, config, store, dvc, mlflow, registry)
+
+    @dg.asset(
+        name=names.CANDIDATE_MODEL,
+        group_name=names.TRAINING_GROUP,
+        kinds={"sklearn", "mlflow"},
+        retry_policy=retries,
+        check_specs=model_gate_specs(cfg),
+    )
+    def candidate_model(
+        context: dg.AssetExecutionContext,
+        training_dataset: dict,
+        mlflow: MlflowTracking,
+        registry: ModelRegistry,
+    ):
+        """A model fitted on the training set, scored against the champion on the same test
+        rows, logged to MLflow (skops) and registered; the `challenger` alias goes to it only when
+        both gates pass. Refreshed by every retraining run."""
+        yield from train_candidate(cfg, context, training_dataset, mlflow, registry)
+
+    return [training_dataset, candidate_model]

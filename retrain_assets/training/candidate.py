@@ -1,0 +1,203 @@
+"""candidate_model: a model fitted on the training set, judged against the champion on the same
+test rows by the blocking AUC and latency gates, logged to MLflow (skops) and registered. The
+`challenger` alias goes to it only when both gates pass.
+
+A candidate is registered only after its artifacts were written, with their sha256, so a failed
+upload or a killed run leaves no half-logged version. The gates' verdicts are written as tags on
+the version: promotion (often a later run) trusts those, not this run's checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
+
+from retrain_assets import names
+from retrain_assets.config import RetrainConfig
+from retrain_assets.resources.mlflow import MlflowTracking, mlflow_errors
+from retrain_assets.resources.model_registry import ModelRegistry
+
+if TYPE_CHECKING:  # pandas is imported inside the steps: the code location loads without it
+    import pandas as pd
+
+
+def fit_candidate(cfg: RetrainConfig, rows: pd.DataFrame, strategy: str, champion_model: Any):
+    from retrain_assets.lib.training import fitting
+
+    model = cfg.model
+    return fitting.fit_and_evaluate(
+        rows,
+        cfg.data.numerical_features,
+        cfg.data.categorical_features,
+        model.estimator,
+        model.params,
+        model.random_state,
+        strategy=strategy,
+        base=champion_model if strategy == "incremental" else None,
+        extra_iter=cfg.training.incremental_extra_iter,
+        n_threads=model.n_threads,
+    )
+
+
+def champion_test_auc(cfg: RetrainConfig, champion_model: Any, test: pd.DataFrame) -> float | None:
+    """The champion's AUC on the candidate's own test rows (the AUC gate compares the two)."""
+    from retrain_assets.lib.training import fitting
+
+    if champion_model is None:
+        return None
+    scores = fitting.score(champion_model, test[cfg.data.features])
+    auc, _ = fitting.evaluate(test[fitting.TARGET].to_numpy(), scores)
+    return auc
+
+
+def judge(
+    cfg: RetrainConfig, fit: Any, champion_auc: float | None, model_uri: str, test: pd.DataFrame
+) -> list:
+    """[AUC gate, latency gate] results for a registered candidate."""
+    from retrain_assets.lib.release import model_gates
+
+    gates = cfg.gates
+    latencies = model_gates.pyfunc_latency_ms(
+        model_uri, test[cfg.data.features], gates.latency_samples
+    )
+    return [
+        model_gates.auc_gate(
+            fit.test_auc, champion_auc, ratio=gates.auc_ratio, floor=gates.auc_floor
+        ),
+        model_gates.latency_gate(latencies, max_p95_ms=gates.max_p95_latency_ms),
+    ]
+
+
+def record_verdicts(
+    registry: ModelRegistry, version: str, results: list, champion: str | None, auc: float | None
+) -> bool:
+    """Tag the version with each gate's verdict (and the champion it was judged against); the
+    `challenger` alias when every gate passed. True when it did."""
+    for result in results:
+        registry.tag_version(version, result.registry_tags())
+    if auc is not None:
+        registry.tag_version(
+            version, {"champion_test_auc": f"{auc:.6f}", "champion_version": str(champion)}
+        )
+    passed = all(r.passed for r in results)
+    if passed:
+        registry.set_alias(names.CHALLENGER, version)
+    return passed
+
+
+def register(
+    cfg: RetrainConfig,
+    context: dg.AssetExecutionContext,
+    training_dataset: dict,
+    fit: Any,
+    test: pd.DataFrame,
+    reason: str,
+) -> Any:
+    """Log the fitted pipeline to this cycle's MLflow run and register it (tags written with it)."""
+    from retrain_assets.lib.release import model_store
+
+    return model_store.log_and_register(
+        fit.pipeline,
+        registered_name=cfg.model.registered_name,
+        input_example=test[cfg.data.features].head(5),
+        tags={
+            "dvc_md5": training_dataset["md5"],
+            "test_auc": f"{fit.test_auc:.6f}",
+            "dagster_run_id": context.run_id,
+            "retrain_reason": reason,
+            "strategy": training_dataset["strategy"],
+            "data_until": training_dataset["data_until"],
+        },
+    )
+
+
+def log_cycle(cfg: RetrainConfig, mlflow: MlflowTracking, run_tags: dict) -> str:
+    """The model's parameters and the cycle's reason and evidence on its MLflow run."""
+    reason = run_tags.get(names.REASON_TAG, "manual")
+    mlflow.tracker.log_params(
+        {
+            "estimator": cfg.model.estimator,
+            "test_days": cfg.model.test_days,
+            **{f"model.{k}": v for k, v in cfg.model.params.items()},
+        }
+    )
+    mlflow.tracker.set_tags(
+        {"retrain.reason": reason, "retrain.evidence": run_tags.get(names.EVIDENCE_TAG, "")}
+    )
+    return reason
+
+
+def candidate_metrics(fit: Any, latency_ms: float, champion_auc: float | None) -> dict[str, float]:
+    return {
+        "test_auc": fit.test_auc,
+        "test_log_loss": fit.test_log_loss,
+        "training_time_s": fit.training_seconds,
+        "train_rows": fit.train_rows,
+        "test_rows": fit.test_rows,
+        "p95_latency_ms": latency_ms,
+        **({"champion_test_auc": champion_auc} if champion_auc is not None else {}),
+    }
+
+
+def train_candidate(
+    cfg: RetrainConfig,
+    context: dg.AssetExecutionContext,
+    training_dataset: dict,
+    mlflow: MlflowTracking,
+    registry: ModelRegistry,
+) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    import pandas as pd
+
+    from retrain_assets.lib.training import fitting
+
+    with mlflow_errors(cfg.tracking_uri):
+        rows = pd.read_parquet(training_dataset["path"])
+        strategy = training_dataset["strategy"]
+        champion = registry.alias_version(names.CHAMPION)
+        champion_model = registry.load(champion) if champion else None
+        fit = fit_candidate(cfg, rows, strategy, champion_model)
+        test = rows[rows[fitting.SPLIT] == "test"]
+        champion_auc = champion_test_auc(cfg, champion_model, test)
+        reason = log_cycle(cfg, mlflow, context.run.tags)
+        logged = register(cfg, context, training_dataset, fit, test, reason)
+        results = judge(cfg, fit, champion_auc, logged.model_uri, test)
+        passed = record_verdicts(registry, logged.version, results, champion, champion_auc)
+        latency = results[1].value
+        mlflow.tracker.log_metrics(candidate_metrics(fit, latency, champion_auc))
+        value = {
+            "name": logged.name,
+            "version": logged.version,
+            "run_id": logged.run_id,
+            "test_auc": fit.test_auc,
+            "champion_version": champion,
+            "champion_auc": champion_auc,
+            "dvc_md5": training_dataset["md5"],
+            "gated": passed,
+        }
+        yield dg.Output(
+            value,
+            metadata={
+                "model_version": logged.version,
+                "test_auc": fit.test_auc,
+                "champion_test_auc": champion_auc if champion_auc is not None else float("nan"),
+                "test_log_loss": fit.test_log_loss,
+                "p95_latency_ms": latency,
+                "training_time_s": fit.training_seconds,
+                "strategy": strategy,
+                "dvc_md5": training_dataset["md5"],
+                "artifact_sha256": logged.artifact_sha256,
+                "retrain_reason": reason,
+                "challenger": passed,
+                "mlflow_run": dg.MetadataValue.url(mlflow.run_url(logged.run_id)),
+                "mlflow_model": dg.MetadataValue.url(mlflow.model_url(logged.name, logged.version)),
+            },
+        )
+        for name, result in zip((names.AUC_GATE, names.LATENCY_GATE), results, strict=True):
+            yield dg.AssetCheckResult(
+                check_name=name,
+                passed=result.passed,
+                description=result.detail,
+                metadata={**result.to_metadata(), "model_version": logged.version},
+            )

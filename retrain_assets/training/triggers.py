@@ -1,0 +1,202 @@
+"""What starts a retraining: the first champion (bootstrap), the soft triggers (drift,
+performance or concept drift) and the hard fallback (the weekly schedule).
+
+All of them reason in data time, not the wall clock: cooldowns and streaks count partition days,
+so a replay of history behaves as live. Sensors read new materialisations after their cursor,
+never the whole history. A soft trigger holds back within its cooldown and while a challenger is
+in its canary (a new retraining would replace it before it was ever judged).
+"""
+
+import json
+from typing import TYPE_CHECKING
+
+import dagster as dg
+
+from retrain_assets import names
+from retrain_assets.config import RetrainConfig
+from retrain_assets.lib.dates import days_between, shift_day
+from retrain_assets.records import challenger_in_shadow, last_retrain_day, new_materializations
+
+if TYPE_CHECKING:  # the type define_asset_job returns (not exported by dagster)
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition as AssetJob,
+    )
+
+KEEP_DAYS = 60  # drift verdicts kept in the cursor: enough for any streak, bounded in size
+
+
+def retrain_request(key: str, reason: str, evidence: str, day: str) -> dg.RunRequest:
+    return dg.RunRequest(
+        run_key=key,
+        job_name=names.RETRAIN_JOB,
+        tags={
+            names.REASON_TAG: reason,
+            names.EVIDENCE_TAG: evidence[:1000],
+            names.DATA_DAY_TAG: day,
+        },
+    )
+
+
+def held_back(day: str, last: str | None, cooldown: int, shadow: str | None) -> str | None:
+    """Why a soft trigger must not retrain on `day` (None when it may): within the cooldown of the
+    last retraining (at most one per data day), or a challenger still in its canary."""
+    if last is not None and days_between(last, day) < max(cooldown, 1):
+        return f"within the {cooldown}-day cooldown after the retraining of {last}"
+    if shadow is not None:
+        return f"challenger v{shadow} is still in its canary"
+    return None
+
+
+def evaluate_bootstrap(context: dg.SensorEvaluationContext, day_before_start: str):
+    instance = context.instance
+    latest = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(names.REFERENCE_DATASET)), limit=1
+    ).records
+    if not latest:
+        return dg.SkipReason("the reference set has not been ingested yet")
+    if instance.get_latest_materialization_event(dg.AssetKey(names.PROMOTED_MODEL)) is not None:
+        return dg.SkipReason("a champion exists")
+    storage_id = latest[0].storage_id
+    return retrain_request(
+        f"bootstrap@{storage_id}",
+        "bootstrap",
+        f"no champion; reference_dataset materialised (storage id {storage_id})",
+        day_before_start,
+    )
+
+
+def evaluate_drift(context: dg.SensorEvaluationContext, need: int, cooldown: int):
+    """Retrain after `need` drifted batches in a row; the cursor keeps recent verdicts by day."""
+    state = json.loads(context.cursor) if context.cursor else {"after": None, "days": {}}
+    days: dict[str, list] = state["days"]
+    requests: list[dg.RunRequest] = []
+    last = last_retrain_day(context.instance)
+    shadow = challenger_in_shadow(context.instance)
+    for storage_id, day, meta in new_materializations(
+        context.instance, names.DRIFT_REPORT, state["after"]
+    ):
+        state["after"] = storage_id
+        if day is None:
+            continue
+        days[day] = [bool(meta.get("drifted")), str(meta.get("evidence", ""))]
+        streak = sorted(d for d in days if d <= day)[-need:]
+        if len(streak) < need or not all(days[d][0] for d in streak):
+            continue
+        held = held_back(day, last, cooldown, shadow)
+        if held:
+            context.log.info(f"drift on {day}: {held}")
+            continue
+        evidence = f"{days[day][1]} on {day}; {need} drifted batches in a row ({streak[0]}..{day})"
+        requests.append(retrain_request(f"drift@{day}", "drift", evidence, day))
+        last = day
+    state["days"] = {d: days[d] for d in sorted(days)[-KEEP_DAYS:]}
+    context.update_cursor(json.dumps(state))
+    return requests or dg.SkipReason("no retrain-worthy drift in new drift reports")
+
+
+def evaluate_performance(context: dg.SensorEvaluationContext, cooldown: int):
+    """Retrain on a degraded live AUC (reason performance) or concept drift (reason concept)."""
+    after = int(context.cursor) if context.cursor else None
+    requests: list[dg.RunRequest] = []
+    last = last_retrain_day(context.instance)
+    shadow = challenger_in_shadow(context.instance)
+    for storage_id, day, meta in new_materializations(
+        context.instance, names.PERFORMANCE_REPORT, after
+    ):
+        after = storage_id
+        if day is None or not (meta.get("degraded") or meta.get("concept_drift")):
+            continue
+        held = held_back(day, last, cooldown, shadow)
+        if held:
+            context.log.info(f"degradation on {day}: {held}")
+            continue
+        reason = "concept" if meta.get("concept_drift") else "performance"
+        evidence = f"{meta.get('reason', '')} on {day}"
+        requests.append(retrain_request(f"{reason}@{day}", reason, evidence, day))
+        last = day
+    if after is not None:
+        context.update_cursor(str(after))
+    return requests or dg.SkipReason("no degradation in new performance reports")
+
+
+def evaluate_schedule(context: dg.ScheduleEvaluationContext, limit: int):
+    """Retrain when the last retraining is `limit` or more data days before the newest batch."""
+    instance = context.instance
+    newest = instance.get_latest_materialization_event(dg.AssetKey(names.FEATURE_BATCH))
+    if newest is None or newest.asset_materialization is None:
+        return dg.SkipReason("no production batch ingested yet")
+    today = newest.asset_materialization.partition
+    if today is None:
+        return dg.SkipReason("the newest feature batch has no partition")
+    shadow = challenger_in_shadow(instance)
+    if shadow is not None:
+        return dg.SkipReason(f"challenger v{shadow} is still in its canary")
+    last = last_retrain_day(instance)
+    age = days_between(last, today) if last else None
+    if age is not None and age < limit:
+        return dg.SkipReason(f"last retraining on {last}, {age} data days before {today}")
+    evidence = f"last retraining {last or 'never'}; {age} data days >= {limit} on {today}"
+    return dg.RunRequest(
+        run_key=f"schedule@{today}",
+        tags={
+            names.REASON_TAG: "schedule",
+            names.EVIDENCE_TAG: evidence,
+            names.DATA_DAY_TAG: today,
+        },
+    )
+
+
+def build_triggers(
+    cfg: RetrainConfig, retrain_job: "AssetJob"
+) -> tuple[list[dg.SensorDefinition], list[dg.ScheduleDefinition]]:
+    need, drift_cooldown = cfg.drift.consecutive, cfg.drift.cooldown_days
+    perf_cooldown = cfg.performance.cooldown_days
+    limit = cfg.schedule.max_days_between_retrains
+    day_before_start = shift_day(cfg.data.start_date.isoformat(), -1)
+
+    @dg.sensor(
+        name=names.BOOTSTRAP_SENSOR,
+        minimum_interval_seconds=cfg.ingest.sensor_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        job=retrain_job,
+        description="With no champion yet, train the first one as soon as the reference landed.",
+    )
+    def bootstrap_sensor(context: dg.SensorEvaluationContext):
+        return evaluate_bootstrap(context, day_before_start)
+
+    @dg.sensor(
+        name=names.DRIFT_SENSOR,
+        minimum_interval_seconds=cfg.drift.sensor_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        job=retrain_job,
+        description=f"Retrain after {need} drifted batches in a row, at most once per "
+        f"{drift_cooldown} data days.",
+    )
+    def drift_sensor(context: dg.SensorEvaluationContext):
+        return evaluate_drift(context, need, drift_cooldown)
+
+    @dg.sensor(
+        name=names.PERFORMANCE_SENSOR,
+        minimum_interval_seconds=cfg.performance.sensor_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        job=retrain_job,
+        description="Retrain when live performance degraded or concept drift was detected "
+        f"(at most one retraining per data day, {perf_cooldown} data days apart).",
+    )
+    def performance_sensor(context: dg.SensorEvaluationContext):
+        return evaluate_performance(context, perf_cooldown)
+
+    @dg.schedule(
+        name=names.WEEKLY_SCHEDULE,
+        cron_schedule=cfg.schedule.cron,
+        job=retrain_job,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING
+        if cfg.schedule.enabled
+        else dg.DefaultScheduleStatus.STOPPED,
+        description=f"Retrain when the last retraining is {limit} or more data days old.",
+    )
+    def weekly_retrain_schedule(context: dg.ScheduleEvaluationContext):
+        return evaluate_schedule(context, limit)
+
+    return [bootstrap_sensor, drift_sensor, performance_sensor], [weekly_retrain_schedule]
