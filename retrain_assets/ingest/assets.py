@@ -159,71 +159,72 @@ def schema_check(
     )
 
 
-def build_ingest_assets(
-    cfg: RetrainConfig, daily: dg.PartitionsDefinition
-) -> list[dg.AssetsDefinition]:
-    """reference_dataset, feature_batch[day] and label_batch[day] for one config."""
+DAY_BATCHES = {
+    "features": (
+        names.FEATURE_BATCH,
+        names.FEATURE_BATCH_SCHEMA,
+        "day's production batch",
+        "One day's production batch (landing `features/<day>.*`), normalised.",
+    ),
+    "labels": (
+        names.LABEL_BATCH,
+        names.LABEL_BATCH_SCHEMA,
+        "day's labels",
+        "Labels that became known on one day (landing `labels/<day>.*`), for rows of earlier days.",
+    ),
+}
+
+
+def build_reference_dataset(cfg: RetrainConfig) -> dg.AssetsDefinition:
+    spec = schema_check(
+        cfg, names.REFERENCE_DATASET, names.REFERENCE_DATASET_SCHEMA, "reference set", None
+    )
 
     @dg.asset(
         name=names.REFERENCE_DATASET,
         group_name=names.INGEST_GROUP,
         kinds={"parquet"},
-        check_specs=[
-            schema_check(
-                cfg, names.REFERENCE_DATASET, names.REFERENCE_DATASET_SCHEMA, "reference set", None
-            )
-        ],
+        check_specs=[spec],
     )
     def reference_dataset(store: LandingStore) -> Iterator[Event]:
         """The labelled history the first model learns from (landing `reference.*`).
 
         Refreshed by landing_sensor when the reference file is new or changed."""
-        yield from ingest_file(
-            cfg, store, "reference", store.reference_path(), names.REFERENCE_DATASET_SCHEMA
-        )
+        out = store.reference_path()
+        yield from ingest_file(cfg, store, "reference", out, names.REFERENCE_DATASET_SCHEMA)
+
+    return reference_dataset
+
+
+def build_day_batch(
+    cfg: RetrainConfig, daily: dg.PartitionsDefinition, kind: str
+) -> dg.AssetsDefinition:
+    """feature_batch[day] or label_batch[day]: one landing day file, checked and stored."""
+    asset, check, what, description = DAY_BATCHES[kind]
 
     @dg.asset(
-        name=names.FEATURE_BATCH,
+        name=asset,
         group_name=names.INGEST_GROUP,
         kinds={"parquet"},
         partitions_def=daily,
-        check_specs=[
-            schema_check(
-                cfg,
-                names.FEATURE_BATCH,
-                names.FEATURE_BATCH_SCHEMA,
-                "day's production batch",
-                daily,
-            )
-        ],
+        check_specs=[schema_check(cfg, asset, check, what, daily)],
+        description=f"{description}\n\nMaterialised by landing_sensor for each new or changed "
+        "landing file.",
     )
-    def feature_batch(context: dg.AssetExecutionContext, store: LandingStore) -> Iterator[Event]:
-        """One day's production batch (landing `features/<day>.*`), normalised.
-
-        Materialised by landing_sensor for each new or changed landing file."""
+    def day_batch(context: dg.AssetExecutionContext, store: LandingStore) -> Iterator[Event]:
         day = context.partition_key
-        out = store.batch_path("features", day)
-        yield from ingest_file(
-            cfg, store, "features", out, names.FEATURE_BATCH_SCHEMA, day, context.log
-        )
+        out = store.batch_path(kind, day)
+        yield from ingest_file(cfg, store, kind, out, check, day, context.log)
 
-    @dg.asset(
-        name=names.LABEL_BATCH,
-        group_name=names.INGEST_GROUP,
-        kinds={"parquet"},
-        partitions_def=daily,
-        check_specs=[
-            schema_check(cfg, names.LABEL_BATCH, names.LABEL_BATCH_SCHEMA, "day's labels", daily)
-        ],
-    )
-    def label_batch(context: dg.AssetExecutionContext, store: LandingStore) -> Iterator[Event]:
-        """Labels that became known on one day (landing `labels/<day>.*`), for rows of earlier days.
+    return day_batch
 
-        Materialised by landing_sensor for each new or changed landing file."""
-        day = context.partition_key
-        out = store.batch_path("labels", day)
-        yield from ingest_file(
-            cfg, store, "labels", out, names.LABEL_BATCH_SCHEMA, day, context.log
-        )
 
-    return [reference_dataset, feature_batch, label_batch]
+def build_ingest_assets(
+    cfg: RetrainConfig, daily: dg.PartitionsDefinition
+) -> list[dg.AssetsDefinition]:
+    """reference_dataset, feature_batch[day] and label_batch[day] for one config."""
+    return [
+        build_reference_dataset(cfg),
+        build_day_batch(cfg, daily, "features"),
+        build_day_batch(cfg, daily, "labels"),
+    ]

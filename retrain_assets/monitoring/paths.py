@@ -1,8 +1,10 @@
 """Where the monitoring assets keep their files under the workdir (relative parts)."""
 
-PROFILE_DIR = ("monitoring", "reference_profile")
+from retrain_assets import names
+
+PROFILE_DIR = ("monitoring", names.REFERENCE_PROFILE)
 REFERENCE_SAMPLE = ("monitoring", "reference_sample.parquet")
 DRIFT_DIR = ("monitoring", "drift")
-PREDICTIONS_DIR = ("monitoring", "predictions")
+PREDICTIONS_DIR = ("monitoring", names.PREDICTIONS)
 PERFORMANCE_DIR = ("monitoring", "performance")
 HISTORY_CHART = ("monitoring", "model_history.png")
