@@ -1,26 +1,9 @@
-"""MLflow tracking for retraining runs, through dagster-mlflow.
+"""MLflow tracking for retraining runs: dagster-mlflow's ``MlFlow`` (one Dagster run = one MLflow
+run across steps, found by its ``dagster_run_id`` tag) wrapped once as a typed resource.
 
-dagster-mlflow's ``mlflow_tracking`` is a legacy resource, which Dagster will not mix with typed
-resource parameters. This wraps it once: the same config keys, the same ``MlFlow`` object (one
-Dagster run = one MLflow run across steps, found by its ``dagster_run_id`` tag). Three things
-differ:
-
-- the experiment is created with its artifact location under the workdir (otherwise artifacts land
-  in ``./mlruns`` of whatever folder the process runs in);
-- mlflow is imported only when a step needs it: importing ``dagster_mlflow`` imports mlflow, which
-  would add over a second to every process that loads the code location (each run, each sensor
-  tick, each UI reload);
-- for that reason its ``end_mlflow_on_run_finished`` hook is replaced by the two ends below: a
-  failure hook marks the MLflow run FAILED when a step fails, and the resource's teardown marks it
-  FINISHED when the Dagster run is over. (dagster-mlflow's hook ends the run when the job's last
-  node succeeds, so a run whose last step is skipped stayed RUNNING.)
-- the MLflow run is started on first use inside a step, not while resources are set up: Dagster
-  does not retry a resource that fails to start, so an unreachable tracking server must fail the
-  step (where its retry policy applies), not the run.
-
-Steps that talk to MLflow run inside ``mlflow_errors(uri)`` with ``retry_policy(cfg)``: an
-unreachable server becomes a ``Failure`` naming the tracking URI, retried with exponential
-back-off; any other error fails the step at once (retrying would not change it).
+What differs from dagster-mlflow's own resource and hook, and why: docs/architecture.md
+("MLflow tracking"). Steps that talk to MLflow run inside ``mlflow_errors(uri)`` with
+``retry_policy``: an unreachable server is retried with back-off, any other error fails at once.
 """
 
 from __future__ import annotations
