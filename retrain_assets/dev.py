@@ -1,7 +1,7 @@
-"""`retrain-assets dev`: the demo feed's data, the MLflow UI and `dagster dev`, started together.
+"""`retrain-assets dev`: the demo feed's data, the MLflow UI and `dg dev`, started together.
 
 Children get default signal handlers (a launcher started in the background inherits ignored
-SIGINT/SIGTERM, and then nobody could stop `dagster dev`), and whatever was started is stopped on
+SIGINT/SIGTERM, and then nobody could stop `dg dev`), and whatever was started is stopped on
 the way out.
 """
 
@@ -85,9 +85,32 @@ def _tool(name: str) -> str:
     return str(candidate) if candidate.exists() else name
 
 
-def _spawn(cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
+def _spawn(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.Popen:
     # Own session: stopping it stops what it started too (mlflow's uvicorn, dagster's daemon).
-    return subprocess.Popen(cmd, env=env, preexec_fn=_default_signals, start_new_session=True)
+    return subprocess.Popen(
+        cmd, env=env, cwd=cwd, preexec_fn=_default_signals, start_new_session=True
+    )
+
+
+def dg_dev_command(host: str, port: int, workspace: Path | None) -> list[str]:
+    """`dg dev` on the code location: the workspace file when there is one (location name
+    `retrain_assets`), else the definitions module. Absolute: it runs in $DAGSTER_HOME."""
+    if workspace is not None and workspace.is_file():
+        target = ["-w", str(workspace.resolve())]
+    else:
+        target = ["-m", "retrain_assets.definitions"]
+    return [_tool("dg"), "dev", "-h", host, "-p", str(port), *target]
+
+
+def instance_home(env: dict[str, str]) -> Path | None:
+    """Where `dg dev` runs: in $DAGSTER_HOME, made absolute in `env`. Started in the repo, it
+    warns that the repo's dagster.yaml (the template `make dev` copies) is not the instance's."""
+    if not env.get("DAGSTER_HOME"):
+        return None  # dagster then uses a temporary instance, and warns about nothing
+    home = Path(env["DAGSTER_HOME"]).expanduser().resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    env["DAGSTER_HOME"] = str(home)
+    return home
 
 
 def run(
@@ -97,11 +120,11 @@ def run(
     if not os.environ.get(ENV_VAR):
         if ensure_demo_data():
             print(f"simulated the demo feed into {DEMO_DIR.resolve()}", file=sys.stderr)
-        os.environ[ENV_VAR] = str(config_path())
         if feed.pending_days(DEMO_DIR / STAGED):
             threading.Thread(
                 target=run_feed, args=(DEMO_DIR, feed_interval, stop), daemon=True
             ).start()
+    os.environ[ENV_VAR] = str(config_path())  # absolute: the code server runs in $DAGSTER_HOME
     cfg = load_config()
     cfg.workdir.mkdir(parents=True, exist_ok=True)
     from retrain_assets.resources.mlflow import ensure_experiment
@@ -122,9 +145,8 @@ def run(
                 env,
             )
         )  # fmt: skip
-        target = ["-w", "workspace.yaml"] if Path("workspace.yaml").is_file() else []
-        target = target or ["-m", "retrain_assets.definitions"]
-        dagster = _spawn([_tool("dagster"), "dev", "-h", host, "-p", str(port), *target], env)
+        home = instance_home(env)
+        dagster = _spawn(dg_dev_command(host, port, Path("workspace.yaml")), env, cwd=home)
         children.append(dagster)
         print(f"Dagster UI: http://{host}:{port}   MLflow UI: http://{host}:{mlflow_port}",
               file=sys.stderr)  # fmt: skip

@@ -1,7 +1,9 @@
 """The production profile against real servers: PostgreSQL (127.0.0.1:5432, trust auth, user
 postgres), Redis (127.0.0.1:6379). Each test creates its own uniquely named databases and drops
 them afterwards, and stops every process it started (own session; SIGTERM, then SIGKILL, to the
-whole process group). A test skips, saying why, only when its server does not answer on its port.
+whole process group). When a server does not answer on its port, a test skips, saying why; with
+the environment variable CI set (`.ci/run` sets it, and installs and starts both servers) it fails,
+naming the server and the command that starts it: CI must not pass by skipping these tests.
 """
 
 from __future__ import annotations
@@ -36,11 +38,28 @@ def answers(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
+# How the servers are started on a Debian machine that has them (`.ci/run` installs them first).
+START = {
+    "PostgreSQL": "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+    "Redis": (
+        "redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save '' --appendonly no"
+        " --dir /var/lib/redis --logfile /var/log/redis/ci.log"
+    ),
+}
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
 def require(name: str, host: str, port: int) -> None:
-    if not answers(host, port):
-        pytest.skip(
-            f"no {name} server answers on {host}:{port}: the production-profile test needs one"
-        )
+    """Skip (fail under CI) unless a server answers on host:port."""
+    if answers(host, port):
+        return
+    reason = f"no {name} server answers on {host}:{port}: the production-profile test needs one"
+    if in_ci():
+        pytest.fail(f"{reason}. Start it with:  {START[name]}  (or run `bash .ci/run`)")
+    pytest.skip(reason)
 
 
 def free_port() -> int:
