@@ -1,8 +1,8 @@
 """What a retraining policy did over a replayed history: the day-by-day timeline and its summary.
 
-Plain Python (no Dagster): the replay itself lives in ``retrain_assets.backtest``; this module turns
-what it observed into figures a team can judge a policy by, against the simulator's answer key
-(``ground_truth.json``) when there is one.
+Plain Python (no Dagster): ``replay`` runs the history; this module turns what it observed into
+figures a team can judge a policy by, against the simulator's answer key (``ground_truth.json``)
+when there is one.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from retrain_assets.lib.tables import text_table
 
 SOFT_REASONS = ("drift", "performance", "concept")
 """Retraining reasons that are detections (the schedule, bootstrap, manual runs are not)."""
@@ -137,12 +139,7 @@ def format_report(report: dict[str, Any]) -> str:
     """The timeline as a table, then the summary, for a terminal."""
     header = ["day", "drift share", "live AUC", "trigger", "gates", "canary", "champion"]
     rows = [[_cell(row[k]) for k in TIMELINE_KEYS] for row in report["timeline"]]
-    widths = [
-        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)
-    ]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    lines = text_table(header, rows).splitlines()
     s = report["summary"]
     retrains = ", ".join(f"{k}={v}" for k, v in s["retrains"].items()) or "none"
     auc_span = f"last {len(s['auc_days'])} label days, {s['auc_rows']} rows"

@@ -1,4 +1,4 @@
-"""Markdown tables for asset metadata and reports (tabulate, GitHub flavour)."""
+"""Tables for people: markdown for asset metadata, plain text for a terminal (tabulate)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,14 @@ from typing import Any
 
 
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A GitHub-flavoured markdown table; cells are printed as given (no number parsing)."""
     from tabulate import tabulate
 
     return tabulate(list(rows), headers=list(headers), tablefmt="github", disable_numparse=True)
+
+
+def text_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """Left-aligned columns two spaces apart, the headers underlined with dashes."""
+    from tabulate import tabulate
+
+    return tabulate(list(rows), headers=list(headers), tablefmt="simple", disable_numparse=True)

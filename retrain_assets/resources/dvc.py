@@ -36,8 +36,18 @@ class DvcRepository(dg.ConfigurableResource):
         return str(md5)
 
     def cached(self, md5: str) -> Path:
-        """The file DVC keeps for a data version (its cache is content-addressed by md5)."""
-        path = Path(self.root) / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+        """The file DVC keeps for a data version, located by DVC's own cache (content-addressed
+        by md5, wherever the repo's ``cache.dir`` puts it)."""
+        os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+        from dvc.repo import Repo
+
+        root = Path(self.root)
+        if not (root / ".dvc").is_dir():  # Repo() would look for a repo in the parent folders
+            raise FileNotFoundError(
+                f"data version {md5} is not in the DVC cache: no DVC repo at {root}"
+            )
+        with Repo(str(root)) as repo:
+            path = Path(repo.cache.local.oid_to_path(md5))
         if not path.is_file():
             raise FileNotFoundError(f"data version {md5} is not in the DVC cache at {path}")
         return path

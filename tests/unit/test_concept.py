@@ -1,4 +1,4 @@
-"""Tests for the streaming Page-Hinkley detector on per-row loss (``lib.concept``).
+"""Tests for the streaming Page-Hinkley detector on per-row loss (``lib.monitoring.concept``).
 
 Why: the detector runs once a day on that day's labelled rows and resumes from a state persisted
 as JSON, so four things must hold or it silently lies. (1) The vectorised update must be the
@@ -168,7 +168,7 @@ def test_no_alarm_on_a_stationary_stream(overconfidence: float) -> None:
     """Defaults, 60 days × 1000 rows of a healthy model, fed daily: quiet on every seed, for
     the calibrated model and for a noisier (overconfident) one alike (the raw-unit test fired on
     the latter). The largest statistic stays well below the threshold (the benchmark's largest
-    over 2 400 much longer streams is in the module docstring)."""
+    over 2 400 much longer streams is in benchmarks/RESULTS.md)."""
     ph = PageHinkley()
     peaks = []
     for seed in range(8):

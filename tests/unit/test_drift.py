@@ -1,4 +1,4 @@
-"""Tests for the drift engine (retrain_assets.lib.drift.profile / drift_stats).
+"""Tests for the drift engine (retrain_assets.lib.drift.profile / stats).
 
 Why: a drift verdict starts retraining, so the numbers behind it must be right and the verdict
 must be honest. These tests hold the engine's KS and chi² to scipy, prove the binned-KS error
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +19,9 @@ import pandas as pd
 import pytest
 from scipy.stats import chi2_contingency, distributions, false_discovery_control, ks_2samp
 
+from retrain_assets.lib.data import simulate as sim
 from retrain_assets.lib.drift import profile as drift
 from retrain_assets.lib.drift import stats as st
-from retrain_assets.lib.data import simulate as sim
 from retrain_assets.lib.drift.profile import DriftSettings, ReferenceProfile
 
 EXACT = DriftSettings(mode="exact", correction="none")
@@ -266,6 +267,39 @@ def test_bh_and_holm_adjustments() -> None:
     assert np.allclose(holm[ok], [0.04, 0.09, 0.09, 0.5, 0.01])
 
 
+def _previous_bh(p: np.ndarray) -> np.ndarray:
+    """The hand-written Benjamini–Hochberg step the engine used before scipy's
+    ``false_discovery_control``: NaN p-values are left out of the family and stay NaN."""
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    order = ok[np.argsort(p[ok], kind="stable")]
+    rank = np.arange(1, ok.size + 1)
+    adjusted = np.minimum.accumulate((p[order] * ok.size / rank)[::-1])[::-1]
+    out[order] = np.minimum(adjusted, 1.0)
+    return out
+
+
+@pytest.mark.parametrize(
+    "p",
+    [
+        [0.01, 0.04, np.nan, 0.03, 0.5, 0.002],
+        [0.03, 0.03, 0.03, 0.2, 0.2, 1.0],  # ties
+        [np.nan, 0.049, np.nan, 0.0, 1e-300, 0.6, 0.049],  # NaNs, zero, ties at the edge
+        [0.7],
+        list(np.random.default_rng(12).random(40) ** 4),
+    ],
+)
+def test_bh_is_the_previous_hand_written_correction(p: list[float]) -> None:
+    """scipy multiplies p by m/i where the old code divided m·p by i, so the two agree to the last
+    bit or so, and so do the verdicts, unless an adjusted p is alpha itself (the first vector:
+    0.03·5/3 rounds to just below 0.05, 0.03·(5/3) to 0.05)."""
+    values = np.array(p)
+    ours, before = st.adjust_pvalues(values, "bh"), _previous_bh(values)
+    np.testing.assert_allclose(ours, before, rtol=1e-15, atol=0)
+    clear = ~np.isclose(before, 0.05, rtol=1e-15, atol=0)
+    assert np.array_equal((ours < 0.05)[clear], (before < 0.05)[clear])
+
+
 def test_pure_noise_in_twenty_columns_is_not_drift_thanks_to_the_correction() -> None:
     rng = np.random.default_rng(4)  # seed chosen so that two raw p-values fall below 0.05
     cols = [f"x{i}" for i in range(20)]
@@ -306,7 +340,8 @@ def test_a_real_shift_drifts_and_the_dataset_verdict_follows_share_or_key_featur
     reasons = result.columns.set_index("column")["reason"]
     assert "psi" in reasons["x0"] and "ks p=" in reasons["x0"]
     assert result.max_psi > 0.2 and "psi(x" in result.evidence()
-    assert "**x0**" in result.to_markdown() and "| x9 |" in result.to_markdown()
+    table = result.to_markdown()
+    assert "**x0**" in table and re.search(r"^\| x9 +\|", table, re.MULTILINE)
     ref, cur, cols = _shifted(2)
     assert not ReferenceProfile.fit(ref, cols, []).compare(cur).drifted  # 0.2 < 0.3
     keyed = ReferenceProfile.fit(ref, cols, [], DriftSettings(key_features=("x1",)))

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retrain_assets.lib.drift.profile import ReferenceProfile
 from retrain_assets.lib.drift.evidently_report import write_drift_html
+from retrain_assets.lib.drift.profile import ReferenceProfile
 
 NUMERICAL = ["income", "age", "debt", "tenure", "score"]
 CATEGORICAL = ["region", "plan"]

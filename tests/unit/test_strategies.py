@@ -21,8 +21,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from retrain_assets.lib.training.strategies import STRATEGIES, WEIGHT, fit_rows, training_rows
 from retrain_assets.lib.training.fitting import DAY, SPLIT, TARGET, assemble, build_pipeline
+from retrain_assets.lib.training.strategies import STRATEGIES, WEIGHT, fit_rows, training_rows
 
 START = dt.date(2024, 1, 1)
 NUMERICAL = ["x", "z"]

@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 import skops.io as sio
 
-from retrain_assets.lib.training.estimators import ESTIMATORS
 from retrain_assets.lib.release.model_store import TRUSTED_TYPES
+from retrain_assets.lib.training.estimators import ESTIMATORS
 from retrain_assets.lib.training.fitting import (
     DAY,
     SPLIT,

@@ -1,9 +1,8 @@
 """Landing-file names and the errors a landing file can raise, without pandas.
 
 The sensors and the landing store only need to know which files are landing files and which day
-each stands for; keeping that here, free of pandas and numpy, keeps the code location quick to load
-(every run and every UI reload pays for its imports). ``retrain_assets.lib.data.contract`` re-exports
-all of it.
+each stands for; keeping that free of pandas and numpy keeps the code location quick to load.
+``contract`` re-exports all of it.
 """
 
 from __future__ import annotations

@@ -1,19 +1,14 @@
 """Synthetic car-loan default feed with known, injectable drift.
 
-Why: drift detection and automatic retraining can only be demonstrated and tested against data
-whose ground truth is known. This module writes a realistic daily landing zone (feature batches
-now, their labels ``label_delay`` days later), a labelled reference history, the data contract
-(``retrain.yaml``) and the answer key (``ground_truth.json``). Plain numpy/pandas only, so it can
-run anywhere (tests, demos, CI) without the orchestration stack.
+Drift detection and retraining can only be shown and tested on data whose ground truth is known:
+this writes a daily landing zone (features now, labels ``label_delay`` days later), a labelled
+reference, the data contract (``retrain.yaml``) and the answer key (``ground_truth.json``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -22,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+
+from retrain_assets.lib.files import write_parquet, write_text
 
 DRIFT_KINDS = ("none", "abrupt", "gradual", "concept", "seasonal")
 NUMERICAL = [
@@ -214,24 +211,6 @@ def generate_day(spec: SimulationSpec, day_index: int) -> tuple[pd.DataFrame, pd
     return rows.drop(columns=TARGET), rows[["id", TARGET]].reset_index(drop=True)
 
 
-def _atomic_write(path: Path, write: Callable[[str], object]) -> None:
-    """Write via a temp file in the same folder + os.replace: readers never see partial files."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _write_parquet(path: Path, frame: pd.DataFrame) -> None:
-    _atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
-
-
 def simulate(
     out_dir: str | Path, spec: SimulationSpec, *, overwrite: bool = False
 ) -> dict[str, Any]:
@@ -249,12 +228,12 @@ def simulate(
     for p in existing:
         if p.suffix == ".parquet" and p.parent.name in ("features", "labels"):
             p.unlink()
-    _write_parquet(landing / "reference.parquet", generate_reference(spec))
+    write_parquet(generate_reference(spec), landing / "reference.parquet")
     for d in range(spec.days):
         features, labels = generate_day(spec, d)
-        _write_parquet(landing / "features" / f"{start + dt.timedelta(days=d)}.parquet", features)
+        write_parquet(features, landing / "features" / f"{start + dt.timedelta(days=d)}.parquet")
         label_date = start + dt.timedelta(days=d + spec.label_delay)
-        _write_parquet(landing / "labels" / f"{label_date}.parquet", labels)
+        write_parquet(labels, landing / "labels" / f"{label_date}.parquet")
     drifting = spec.drift in ("abrupt", "gradual", "concept")
     truth: dict[str, Any] = {
         "drift": spec.drift,
@@ -268,8 +247,7 @@ def simulate(
         "seasonal_features": SEASONAL_FEATURES if spec.drift == "seasonal" else [],
         "target_column": TARGET,
     }  # fmt: skip
-    text = json.dumps(truth, indent=2) + "\n"
-    _atomic_write(out / "ground_truth.json", lambda tmp: Path(tmp).write_text(text, "utf-8"))
+    write_text(json.dumps(truth, indent=2) + "\n", out / "ground_truth.json")
     contract = {
         "data": {
             "landing_dir": "landing", "id_column": "id", "timestamp_column": "timestamp",
@@ -279,6 +257,5 @@ def simulate(
         "workdir": ".retrain",
         "model": {"registered_name": "car_loan"},
     }  # fmt: skip
-    text = yaml.safe_dump(contract, sort_keys=False)
-    _atomic_write(out / "retrain.yaml", lambda tmp: Path(tmp).write_text(text, "utf-8"))
+    write_text(yaml.safe_dump(contract, sort_keys=False), out / "retrain.yaml")
     return truth

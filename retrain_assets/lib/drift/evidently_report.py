@@ -1,20 +1,19 @@
-"""Evidently's HTML drift report: the human-facing picture of a batch next to its reference.
+"""Evidently's HTML drift report: the picture of a batch next to its reference that a person opens.
 
-Why apart from drift.py: the verdicts that trigger retraining come from the fast engine in
-drift.py; Evidently draws the report a human opens from the Dagster UI. Evidently takes seconds to
-import and is slow on large frames, so it is imported inside the function and run on a random
-sample. Evidently 0.7's API: ``Report([DataDriftPreset(...)], include_tests=True).run(current,
-reference)`` on ``Dataset.from_pandas(frame, data_definition=DataDefinition(...))``; the tests of
-the snapshot carry Evidently's own per-column verdict.
+The verdicts that trigger retraining come from the fast engine in ``profile``; Evidently only draws
+the report. It is slow to import and on large frames, so it is imported inside the function and
+run on a random sample.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+
+from retrain_assets.lib.files import atomic_path
 
 _VALUE_DRIFT = "evidently:metric_v2:ValueDrift"
 
@@ -37,10 +36,10 @@ def write_drift_html(
     seed: int = 0,
 ) -> dict[str, bool]:
     """Evidently DataDriftPreset (PSI at ``psi_threshold``) on a random sample of at most
-    ``max_rows`` rows of each frame; writes the HTML to ``path`` atomically (temp file in the same
-    folder + os.replace) and returns Evidently's verdict per column, {column: drifted}.
+    ``max_rows`` rows of each frame; writes the HTML to ``path`` atomically and returns
+    Evidently's verdict per column, {column: drifted}.
 
-    Evidently's PSI bins differ from drift.py's (Sturges bins over both samples, or one bin per
+    Evidently's PSI bins differ from ``profile``'s (Sturges bins over both samples, or one bin per
     value when the reference has <= 20 distinct values; flagged when PSI >= threshold), so on
     borderline columns the two can disagree; the share of drifted columns is the mean of the
     returned values.
@@ -52,33 +51,43 @@ def write_drift_html(
             raise ValueError(f"{name} lacks column(s) {absent}")
         if len(frame) == 0:
             raise ValueError(f"{name} has 0 rows")
+    snapshot = _run_report(
+        _sample(reference[columns], max_rows, seed),
+        _sample(current[columns], max_rows, seed),
+        numerical,
+        categorical,
+        psi_threshold,
+    )
+    with atomic_path(Path(path)) as tmp:
+        snapshot.save_html(str(tmp))
+    return _verdicts(snapshot.dict(), columns)
+
+
+def _run_report(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    numerical: list[str],
+    categorical: list[str],
+    psi_threshold: float,
+) -> Any:
+    """Evidently 0.7's ``Report([DataDriftPreset], include_tests=True)`` run on the two frames."""
     from evidently import DataDefinition, Dataset, Report  # slow import: only when needed
     from evidently.presets import DataDriftPreset
 
     definition = DataDefinition(
         numerical_columns=list(numerical), categorical_columns=list(categorical)
     )
-    ref = Dataset.from_pandas(
-        _sample(reference[columns], max_rows, seed), data_definition=definition
-    )
-    cur = Dataset.from_pandas(_sample(current[columns], max_rows, seed), data_definition=definition)
+    ref = Dataset.from_pandas(reference, data_definition=definition)
+    cur = Dataset.from_pandas(current, data_definition=definition)
+    columns = [*numerical, *categorical]
     preset = DataDriftPreset(columns=columns, method="psi", threshold=psi_threshold)
-    snapshot = Report([preset], include_tests=True).run(current_data=cur, reference_data=ref)
+    return Report([preset], include_tests=True).run(current_data=cur, reference_data=ref)
 
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        snapshot.save_html(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
+def _verdicts(snapshot: dict[str, Any], columns: list[str]) -> dict[str, bool]:
+    """Evidently's own per-column verdict, read from the tests of the snapshot."""
     verdicts: dict[str, bool] = {}
-    for test in snapshot.dict().get("tests", []):
+    for test in snapshot.get("tests", []):
         params = test.get("metric_config", {}).get("params", {})
         if params.get("type") == _VALUE_DRIFT and params.get("column") in columns:
             verdicts[params["column"]] = test["status"] == "FAIL"

@@ -1,38 +1,9 @@
 """Data-drift engine: a reference profile fitted once, compared fast with each new batch.
 
-Why its own engine rather than Evidently in the loop: drift is checked on every batch, so it must
-be fast on millions of rows and statistically honest. Honest means (1) every column's p-value is
-corrected across the columns of one comparison (Benjamini–Hochberg by default), and (2) a
-significant test only counts with a material effect (KS D or Cramér's V), because with large
-samples every p-value is tiny. Evidently renders the human-facing report (evidently_report.py).
-
-Numerical columns: KS + PSI on reference-decile bins (right-closed; interior edges are reference
-quantiles, outer bins open). Fit reduces the reference once to a grid of ``ks_grid`` quantiles
-(real reference values incl. min and max, plus the PSI edges) with exact reference counts <= and
-< each point. Compare sorts the current column once (numpy's SIMD sort: ~5 ms per 10⁶ values;
-binary-searching 10⁶ unsorted values into the grid measured ~76 ms), then ONE ``searchsorted`` of
-the grid into it gives the current ECDF at and just left of every grid point; that one result
-yields the KS gaps and the PSI bin counts.
-
-* binned mode: D over the grid is a lower bound of the exact D; the column ``ks_error_bound``
-  guarantees ``D <= exact D <= D + ks_error_bound``. The bound is at most the largest
-  probability mass that either sample puts strictly inside one grid cell (derivation in
-  ``drift_stats.ecdf_gaps``); ~0.0005 with 2000 points on continuous data, 0 on discrete data.
-* exact mode (the profile also keeps every distinct reference value): the reference values inside
-  the few grid cells whose bound could exceed D are looked up too, which makes D equal to
-  ``scipy.stats.ks_2samp``'s statistic; ``ks_error_bound`` is 0.
-
-p-values are the asymptotic two-sided KS ones of ``ks_2samp(method="asymp")``; a binned D gives
-a larger (conservative) p. NaN is excluded from KS/PSI and reported as missing_share; a column with
-no value at all in the current batch is drifted ('all values missing').
-
-Categorical columns: counts per reference category + 'unseen' + 'missing' buckets (values matched
-as strings) -> chi² (2×K table over non-empty buckets), Cramér's V and PSI over those buckets.
-
-PSI floors each bin share at ``drift_stats.PSI_EPS`` = 1e-4 (an empty bin counts as 0.01 %).
-
-Profiles are saved as data only (``save``/``load``): a folder with ``profile.json`` and
-``arrays.npz`` (loaded with ``allow_pickle=False``).
+Numerical columns get KS and PSI on reference-quantile bins, categorical ones chi² and PSI; a
+column drifts when its PSI is high and beyond noise, or when a test is significant after a
+correction across columns *and* its effect size is material. Design and derivations:
+docs/drift.md; the formulas live in ``stats``.
 """
 
 from __future__ import annotations
@@ -41,8 +12,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -53,6 +22,8 @@ import numpy as np
 import pandas as pd
 
 from retrain_assets.lib.drift import stats as st
+from retrain_assets.lib.files import write_bytes, write_json
+from retrain_assets.lib.tables import markdown_table
 
 FORMAT, VERSION = "retrain_assets.drift_profile", 1
 _ARRAYS = ("grid", "grid_le", "grid_lt", "psi_edges", "exact_points", "exact_le")
@@ -117,20 +88,12 @@ class DriftResult:
         """Per-column table for a human (Dagster metadata); drifted rows are marked in bold."""
         head = ["column", "kind", "test", "statistic", "p_adj", "effect", "psi", "missing",
                 "drifted", "reason"]  # fmt: skip
-        lines = [
+        rows = [_markdown_row(r) for r in self.columns.itertuples(index=False)]
+        verdict = (
             f"**{'DRIFT' if self.drifted else 'no drift'}**: {self.reason} "
-            f"(reference {self.n_reference:,} rows, current {self.n_current:,} rows)",
-            "",
-            "| " + " | ".join(head) + " |",
-            "|" + "---|" * len(head),
-        ]
-        for r in self.columns.itertuples(index=False):
-            mark = "**yes**" if r.drifted else "no"
-            name = f"**{r.column}**" if r.drifted else str(r.column)
-            cells = [name, r.kind, r.test, _fmt(r.statistic), _fmt(r.p_adjusted), _fmt(r.effect),
-                     _fmt(r.psi), f"{r.missing_share:.1%}", mark, r.reason or ""]  # fmt: skip
-            lines.append("| " + " | ".join(cells) + " |")
-        return "\n".join(lines)
+            f"(reference {self.n_reference:,} rows, current {self.n_current:,} rows)"
+        )
+        return f"{verdict}\n\n{markdown_table(head, rows)}"
 
     def evidence(self, top: int = 3) -> str:
         """The strongest drifted columns in a few words ('' when none drifted)."""
@@ -147,6 +110,13 @@ class DriftResult:
                     f"{r.test}({r.column}) {'D' if r.test == 'ks' else 'V'}={r.effect:.2f}"
                 )
         return ", ".join(parts)
+
+
+def _markdown_row(r: Any) -> list[str]:
+    name = f"**{r.column}**" if r.drifted else str(r.column)
+    return [name, r.kind, r.test, _fmt(r.statistic), _fmt(r.p_adjusted), _fmt(r.effect),
+            _fmt(r.psi), f"{r.missing_share:.1%}", "**yes**" if r.drifted else "no",
+            r.reason or ""]  # fmt: skip
 
 
 def _fmt(value: float) -> str:
@@ -215,7 +185,7 @@ class ReferenceProfile:
         jobs = [partial(c.compare, st.floats(current, c.name), exact) for c in self._num]
         jobs += [partial(c.compare, current[c.name]) for c in self._cat]
         if len(current) >= _PARALLEL_MIN_ROWS and len(jobs) > 1:
-            # numpy's sort releases the GIL: two columns at a time on this 2-core target
+            # numpy's sort releases the GIL, so two columns can be sorted at once
             with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
                 rows = list(pool.map(lambda job: job(), jobs))
         else:
@@ -303,8 +273,8 @@ class ReferenceProfile:
                 for c in self._cat
             ],
         }
-        _atomic(folder / "arrays.npz", lambda f: f.write(blob))
-        _atomic(folder / "profile.json", lambda f: f.write(json.dumps(meta, indent=1).encode()))
+        write_bytes(blob, folder / "arrays.npz")
+        write_json(meta, folder / "profile.json")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ReferenceProfile:
@@ -338,15 +308,3 @@ def _require(frame: pd.DataFrame, columns: list[str], which: str) -> None:
     absent = [c for c in columns if c not in frame.columns]
     if absent:
         raise ValueError(f"{which} lacks profiled column(s) {absent}")
-
-
-def _atomic(path: Path, write: Callable[[Any], object]) -> None:
-    """Write via a temp file in the same folder + os.replace: readers never see a partial file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

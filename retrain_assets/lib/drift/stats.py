@@ -1,9 +1,8 @@
 """The statistics behind the drift engine, and the per-column reference profiles.
 
-Why a module of its own: ``drift.py`` is the public API (settings, profile, verdicts, storage);
-the formulas here (PSI, KS from ECDF counts with its error bound, the KS p-value, chi², p-value
-corrections) are what the tests hold against scipy, and are easier to read and trust on their
-own. Everything is vectorised numpy over the rows; scipy is used only for distribution functions.
+PSI, KS from ECDF counts with its error bound, the KS p-value, chi² and p-value corrections, as
+vectorised numpy (scipy only for distribution functions), each held to scipy by the tests.
+Derivations: docs/drift.md.
 """
 
 from __future__ import annotations
@@ -15,12 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import special
-from scipy.stats import distributions
+from scipy.stats import distributions, false_discovery_control
 
 PSI_EPS = 1e-4
-"""Floor for a bin's share in PSI (an empty bin counts as 0.01 %). Without it ln(c/r) is infinite
-for a bin that is empty on one side; with it, a bin holding share s on one side and nothing on the
-other contributes about s·ln(s/1e-4), e.g. 0.05 for s = 1 %, 0.32 for s = 5 %."""
+"""Floor for a bin's share in PSI (an empty bin counts as 0.01 %), so that ln(c/r) is finite."""
 
 _SMIRNOV_MIN_N, _SMIRNOV_MAX_N = 2_000, 1_000_000
 
@@ -36,11 +33,9 @@ def psi_pvalue(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
     """How likely sampling noise alone puts the current sample this far from the reference, over
     the PSI's own bins: Pearson's χ² homogeneity test (``chi2_test``). NaN if a side is empty.
 
-    Why: with both samples from one law PSI averages about (K − 1)(1/n + 1/m) (Yurdakul 2018),
-    0.18 for 10 bins and a 50-row batch, so "PSI > 0.2" alone fires on noise for small batches.
-    PSI / (1/n + 1/m) is asymptotically χ²(K − 1), but the share floor makes an empty bin weigh
-    s·ln(s/1e-4), and that approximation rejected 11–32 % of no-drift 50-row batches at 5 %;
-    Pearson's χ² on the same bins rejected 4.8–5.8 % (20 to 200 rows, even and skewed bins)."""
+    PSI under no drift averages about (K − 1)(1/n + 1/m), so "PSI > 0.2" alone fires on noise
+    for small batches; Pearson's χ² is calibrated where the χ² law of PSI itself is not
+    (docs/drift.md)."""
     if ref_counts.sum() == 0 or cur_counts.sum() == 0:
         return float("nan")
     return chi2_test(ref_counts, cur_counts)[1]
@@ -61,17 +56,8 @@ def ecdf_gaps(
     """KS gap D at sorted points p_j (and just left of them), and how far the gap can reach
     inside each open cell (p_j, p_{j+1}); counts are of values <= p_j (le) and < p_j (lt).
 
-    Both ECDFs are step functions that jump only at data points, so when the points are all the
-    distinct reference values the largest gap is attained at a point or just left of one, and D
-    equals ``scipy.stats.ks_2samp``'s statistic.
-
-    With fewer points (the binned grid) D is a lower bound of the true D. Inside an open cell the
-    reference ECDF rises by a_j (its mass strictly inside the cell) and the current ECDF by b_j,
-    so the gap there stays within [d_j − b_j, d_j + a_j], d_j being the gap at p_j: the cell's
-    reach is max(|d_j + a_j|, |d_j − b_j|). Hence ``D <= true D <= D + bound`` with
-    ``bound = max(0, max_j reach_j − D)``, and bound <= max_j max(a_j, b_j), the largest mass
-    either sample puts strictly inside one grid cell. Left of the first point and right of the
-    last (the reference minimum and maximum are grid points) the gap is monotone: no error there.
+    At every distinct reference value D is ``scipy.stats.ks_2samp``'s statistic; on a coarser
+    grid ``D <= true D <= D + max(0, max(reach) - D)`` (derivation: docs/drift.md).
     """
     d_le = ref_le / n - cur_le / m
     d_lt = ref_lt / n - cur_lt / m
@@ -85,8 +71,8 @@ def ecdf_gaps(
 def smirnov_sf(n: int, e: float) -> float:
     """P(D+_n >= e), the one-sided Smirnov tail, by the exact Birnbaum–Tingey sum in log space.
 
-    Why: ``scipy.special.smirnov`` evaluates the same sum term by term in a scalar loop (~80 ms at
-    n = 90 909, ~0.9 s at n = 10⁶); vectorised it takes ~3 ms and agrees to ~1e-10 relative.
+    ``scipy.special.smirnov`` evaluates the same sum term by term in a scalar loop; this is the
+    vectorised sum (benchmarks/RESULTS.md compares the two).
     """
     j = np.arange(int(np.floor(n * (1.0 - e))) + 1, dtype=np.float64)
     base = 1.0 - e - j / n
@@ -106,8 +92,7 @@ def ks_pvalue(d: float, n: int, m: int) -> float:
 
     That is ``kstwo.sf(D, round(n·m/(n+m)))``. scipy's kstwo takes the 2·smirnov branch when
     2.2 <= N·D² < 370; there, for 2 000 < N <= 10⁶ (above 10⁶ scipy switches to an asymptotic
-    formula), the same sum is evaluated vectorised by ``smirnov_sf`` (agreeing to ~1e-10
-    relative, ~25x faster). Every other case is scipy's own call.
+    formula), the same sum is evaluated by ``smirnov_sf``. Every other case is scipy's own call.
     """
     if not np.isfinite(d) or n < 1 or m < 1:
         return float("nan")
@@ -134,7 +119,7 @@ def chi2_test(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[float, fl
         return 0.0, 1.0, 0.0
     expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / total
     stat = float(((table - expected) ** 2 / expected).sum())
-    p_value = float(special.chdtrc(k - 1, stat))  # = chi2.sf, without its ~40 µs of dispatch
+    p_value = float(special.chdtrc(k - 1, stat))  # = chi2.sf without the distribution object
     return stat, p_value, float(np.sqrt(stat / (total * (min(2, k) - 1))))
 
 
@@ -143,23 +128,26 @@ def adjust_pvalues(p: np.ndarray, method: str) -> np.ndarray:
 
     The family is the columns of one comparison with a p-value (NaN p-values do not count).
     """
+    if method not in ("bh", "holm", "none"):
+        raise ValueError(f"unknown correction {method!r}; expected 'bh', 'holm' or 'none'")
     out = np.full(p.shape, np.nan)
     ok = np.flatnonzero(~np.isnan(p))
-    k = ok.size
-    if k == 0 or method == "none":
+    if ok.size == 0 or method == "none":
         out[ok] = p[ok]
-        return out
-    order = ok[np.argsort(p[ok], kind="stable")]
-    ranked = p[order]
-    rank = np.arange(1, k + 1)
-    if method == "bh":
-        adj = np.minimum.accumulate((ranked * k / rank)[::-1])[::-1]
-    elif method == "holm":
-        adj = np.maximum.accumulate(ranked * (k - rank + 1))
+    elif method == "bh":
+        out[ok] = false_discovery_control(p[ok], method="bh")
     else:
-        raise ValueError(f"unknown correction {method!r}; expected 'bh', 'holm' or 'none'")
-    out[order] = np.minimum(adj, 1.0)
+        out[ok] = _holm(p[ok])
     return out
+
+
+def _holm(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjustment (scipy has none): sorted p times k, k-1, ..., 1, monotone."""
+    order = np.argsort(p, kind="stable")
+    k = p.size
+    adjusted = np.empty(k)
+    adjusted[order] = np.maximum.accumulate(p[order] * (k - np.arange(k)))
+    return np.minimum(adjusted, 1.0)
 
 
 # ---- per-column profiles: fitted once on the reference, compared with each batch ----------
@@ -174,9 +162,8 @@ def floats(frame: pd.DataFrame, col: str) -> np.ndarray:
 
 
 def _value_counts(series: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
-    """(distinct non-missing values as strings, their counts, missing count) in one hash pass.
-
-    ``value_counts`` counts inside the hash table: ~5x faster than factorize + bincount."""
+    """(distinct non-missing values as strings, their counts, missing count) in one hash pass
+    (``value_counts`` counts inside the hash table, unlike factorize + bincount)."""
     counts = series.value_counts(dropna=False, sort=False)
     na = counts.index.isna()
     text = np.asarray(counts.index[~na], dtype=object).astype(str)

@@ -1,69 +1,11 @@
-"""A streaming Page-Hinkley test on the champion's per-row loss, with state that can be stored.
+"""Standardised Page-Hinkley test on the champion's per-row loss, with a state that can be stored.
 
-Why: labels arrive days after the rows were scored, a few hundred or thousand per day. A daily AUC
-on one day's labels is noisy, and a trailing-window AUC forgets everything older than the window.
-Page-Hinkley accumulates evidence over the whole labelled stream since the champion went live, so
-a modest but lasting rise in the model's loss (the signature of concept drift: P(y|x) moved, the
-model did not) is caught after a few thousand rows, while day-to-day noise is absorbed. The state
-is a handful of numbers, so the Dagster asset can persist it per day (as JSON metadata) and resume
-from yesterday's state instead of replaying history. No Dagster, no MLflow: plain numpy.
+Labels arrive days late, a few hundred a day; the test sums evidence over the whole labelled stream
+since the champion went live, so a lasting rise of its loss (concept drift) is caught while daily
+noise is absorbed. The state is a handful of numbers the asset persists per day.
 
-The test (Page 1954; Hinkley 1971) for an increase in the mean of a stream x_1, x_2, ...,
-standardised by the stream's own running mean and standard deviation::
-
-    mean_t, sd_t = mean and standard deviation of x_1 ... x_t
-    z_t    = (x_t - mean_t) / sd_t                    (0 while sd_t is 0)
-    m_t    = sum_{min_rows < i <= t} (z_i - delta)    (m_t = 0 for t <= min_rows)
-    M_t    = min(0, m_1, ..., m_t)
-    alarm when m_t - M_t > threshold
-
-Why standardised: how noisy the per-row loss is depends on the champion. A calibrated AUC-0.80
-model has a loss sd of 0.58; the simulator's HistGradientBoosting champion has 0.70-0.74 when fitted
-on 5 000 reference rows and 0.85-1.0 on 2 000. In raw loss units the false-alarm rate of the test
-goes like exp(-2 delta threshold / sd^2), steep in the sd, so the former defaults (``delta=0.04``,
-``threshold=75``, tuned on sd 0.58) fired on 470 of 2 400 healthy 60-day streams (86 % of those
-at 5 000 rows/day with a 2 000-row champion). In sd units the behaviour hardly depends on the
-model: the tail of the largest statistic on a healthy stream, P(peak > h) ~ length x
-exp(-theta h), has theta 0.127-0.133 for ``delta=0.075`` over 80 simulator champions and the
-calibrated model alike.
-
-Defaults (``delta=0.075``, ``threshold=115``, ``min_rows=500``), chosen on 40 seeds and measured
-on 200 others by ``python -m benchmarks.concept_detector`` (losses fed a day at a time):
-
-* false alarms: ``none`` and ``seasonal`` feeds, 60 days at 300, 1 000 and 5 000 rows/day,
-  champions fitted on 2 000 and 5 000 reference rows, 200 streams per cell: 0 of 2 400 fired. The
-  largest statistic was 106.5 (5 000 rows/day; 70-97 at 300 and 1 000 rows/day). Extrapolated from
-  the tail (x10 rarer per +18 on the threshold, the typical peak +5.4 per doubling of the stream):
-  about 0.1 % of 60-day streams at 5 000 rows/day, about 0.3 % over 180 days.
-* the simulator's ``concept`` change (drift_day 10-30, loss +60-75 %, about 0.35 sd): every stream
-  fired within 20 days, a median 404 rows after the change (95th percentile 693, worst 1 128):
-  2 label days at 300 rows/day (95th percentile 3), 1 at 1 000 or 5 000. The former defaults
-  fired after a median 287 rows, but 97 of the 1 200 streams had already fired before the change.
-* the calibrated model (sd 0.58), 1 000-row days, 200 seeds: healthy, no alarm over 60 000 rows
-  (largest 93; an overconfident variant with sd 0.85: 85) nor over 180 000 rows (111; 114). The
-  loss rising by 27 % (AUC 0.80 to 0.65, score mapping unchanged) after 30 000 rows: alarm a median
-  930 rows later (95th percentile 1 750, worst 2 580); after only 5 000 rows: median 1 130 (95th
-  percentile 3 070), 1 stream of 200 not within 30 000 rows. A 20 % rise after 30 000 rows: median
-  1 460 (95th percentile 3 580); after only 5 000 rows, 57 of 200 streams had not fired 30 000 rows
-  later (the former defaults: 21): the running mean absorbs a small early rise before it adds up,
-  the weak spot of this test.
-
-Tried and rejected: the raw-unit test with its threshold raised to 160 is quiet (1 alarm in
-2 400) but slower (median 667 rows on the concept change) and still tied to one loss spread;
-clipping z at 3-5 detects no sooner at the same false-alarm rate and makes the tail depend more on
-the model (theta 0.145-0.167); ``delta=0.1`` (threshold 90) misses small early rises twice as
-often; ``delta=0.05`` (threshold 155, 0.06 / 135 likewise) catches them (3 of 200 missed) but is
-slower on the concept change (median about 520 rows) and too close to the weekly seasonal swing of
-the loss (+-0.01 sd): a seasonal stream of the tuning seeds reached 191. A longer warm-up does
-not help: ``min_rows`` from 2 to 2 000 lowered a cell's largest statistic by at most 6 and left
-the overall largest unchanged (early z are bounded by sqrt(t - 1), and the statistic forgets its
-start); 500 rows let the mean and sd settle before evidence counts, and a week could not be set
-in rows anyway (300 to 35 000).
-
-``delta`` sets how much rise is ignored: a shift of the loss mean smaller than ``delta`` running
-standard deviations never accumulates. A larger ``threshold`` trades slower detection for fewer
-false alarms; detection delay is roughly ``threshold / (shift - delta)`` rows, shift in sd units.
-A state stored before the standardisation (no ``m2``) restarts the stream; see ``from_dict``.
+Page (1954), Continuous inspection schemes; Hinkley (1971), Inference about the change-point from
+cumulative sum tests. Why standardised, and how the defaults were chosen: docs/concept_drift.md.
 """
 
 from __future__ import annotations
@@ -135,11 +77,18 @@ class PageHinkleyState:
 
 @dataclass(frozen=True)
 class PageHinkley:
-    """Standardised Page-Hinkley test for an increase in the mean; see the module docstring.
+    """Page-Hinkley test for an increase in the mean of a stream x_1, x_2, ..., standardised by
+    the stream's own running mean and standard deviation::
 
-    ``delta`` and ``threshold`` are in units of the stream's running standard deviation; the
-    first ``min_rows`` rows only estimate the running mean and sd (no evidence is summed, so no
-    alarm can come before row ``min_rows + 1``).
+        z_t = (x_t - mean_t) / sd_t                  (0 while sd_t is 0)
+        m_t = sum_{min_rows < i <= t} (z_i - delta)
+        alarm when m_t - min(0, m_1, ..., m_t) > threshold
+
+    ``delta`` and ``threshold`` are in running standard deviations: a shift of the mean smaller
+    than ``delta`` never accumulates, and a shift s > ``delta`` is caught after roughly
+    ``threshold / (s - delta)`` rows. The first ``min_rows`` rows only estimate the running mean
+    and sd, so no alarm comes before row ``min_rows + 1``. The defaults come from
+    ``python -m benchmarks.concept_detector`` (benchmarks/RESULTS.md).
     """
 
     delta: float = 0.075

@@ -1,13 +1,8 @@
 """Live performance of the champion from late labels, and whether a fall is concept drift.
 
-Why: drift in the features (covariate drift) says the inputs changed, not that the model got worse;
-only labels say that, and they arrive days after the rows were scored. Each day the labels that
-landed are joined to the stored predictions by id, and this module turns the joined rows into a
-verdict: is the live AUC clearly below the AUC the champion was promoted with (or below an
-absolute floor)? A degradation while the features did not drift means P(y|x) moved: concept
-drift, which only retraining on recent labels can fix. Too few labels give no verdict rather than
-a noisy one; a trailing window of earlier label days is pooled first. Plain pandas/scikit-learn,
-no Dagster, no MLflow; the ``performance_report`` asset passes the result on as metadata.
+Labels joined to the stored predictions by id give the live AUC; it is degraded when significantly
+below the AUC the champion was promoted with (or an absolute floor), and a degradation while the
+features did not drift is concept drift. Too few labels give no verdict. docs/concept_drift.md.
 """
 
 from __future__ import annotations
@@ -41,7 +36,7 @@ class PerformanceSettings:
     """Concept drift: degraded while the share of drifted features stays below this."""
     confidence: float = 0.99
     """Degraded only when the AUC's one-sided upper confidence bound (Hanley-McNeil standard
-    error) is below the bar: a few hundred labels give an AUC that wobbles by +-0.03 day to day."""
+    error) is below the bar: an AUC from a few hundred labels is noisy from day to day."""
 
     def __post_init__(self) -> None:
         if self.min_labels < 1 or self.window_days < 0:
@@ -177,7 +172,7 @@ def assess(
     used. Pooling stops as soon as ``min_labels`` rows are reached, so the figure is as recent as
     the label volume allows. ``drift_share`` is the share of features the covariate drift check
     flagged for the same period; ``detector_alarm`` is the Page-Hinkley state on per-row loss
-    (``lib.concept``), which flags concept drift even before the AUC verdict is possible.
+    (``concept``), which flags concept drift even before the AUC verdict is possible.
     """
     if baseline_auc is not None and math.isnan(baseline_auc):
         baseline_auc = None  # a baseline that was never measured
@@ -186,26 +181,10 @@ def assess(
     y = rows[Y].to_numpy(dtype=int)
     score = rows[SCORE].to_numpy(dtype=float)
     n = int(y.size)
-    both = n > 0 and 0 < int(y.sum()) < n
-    auc = float(roc_auc_score(y, score)) if both else None
+    auc = float(roc_auc_score(y, score)) if n > 0 and 0 < int(y.sum()) < n else None
     loss = float(log_loss(y, np.clip(score, EPS, 1 - EPS), labels=[0, 1])) if n else None
-    rate = float(y.mean()) if n else None
 
-    parts: list[str] = []
-    if n == 0:
-        parts.append(
-            f"no labelled rows for {day} or the {settings.window_days} days before; no verdict"
-        )
-    elif n < settings.min_labels:
-        parts.append(
-            f"only {n} labels (< {settings.min_labels}) over {len(days)} day(s) "
-            f"({', '.join(days)}, window {settings.window_days} days); no verdict"
-        )
-    elif auc is None:
-        parts.append(
-            f"{n} labels of one class only (positive rate {y.mean():.3f}); AUC undefined, "
-            "no verdict"
-        )
+    parts = _why_no_verdict(n, y, auc, day, days, settings)
     verdict_made = auc is not None and n >= settings.min_labels
     degraded = False
     if auc is not None:
@@ -215,8 +194,56 @@ def assess(
             parts.append(f"{text} over {n} labels from {len(days)} day(s)")
         else:
             parts.append(f"indicative only, would be {text}")
+    concept, why = _concept_drift(degraded, drift_share, detector_alarm, settings)
+    return PerformanceVerdict(
+        n_labels=n,
+        pooled_days=days,
+        auc=auc,
+        log_loss=loss,
+        positive_rate=float(y.mean()) if n else None,
+        baseline_auc=baseline_auc,
+        degraded=degraded,
+        concept_drift=concept,
+        reason="; ".join(parts + why),
+        drift_share=drift_share,
+        detector_alarm=detector_alarm,
+        verdict_made=verdict_made,
+    )
 
-    concept = False
+
+def _why_no_verdict(
+    n: int,
+    y: np.ndarray,
+    auc: float | None,
+    day: str,
+    days: list[str],
+    settings: PerformanceSettings,
+) -> list[str]:
+    """The sentence saying why the pooled labels cannot give a verdict (none when they can)."""
+    if n == 0:
+        return [f"no labelled rows for {day} or the {settings.window_days} days before; no verdict"]
+    if n < settings.min_labels:
+        return [
+            f"only {n} labels (< {settings.min_labels}) over {len(days)} day(s) "
+            f"({', '.join(days)}, window {settings.window_days} days); no verdict"
+        ]
+    if auc is None:
+        return [
+            f"{n} labels of one class only (positive rate {y.mean():.3f}); AUC undefined, "
+            "no verdict"
+        ]
+    return []
+
+
+def _concept_drift(
+    degraded: bool,
+    drift_share: float | None,
+    detector_alarm: bool,
+    settings: PerformanceSettings,
+) -> tuple[bool, list[str]]:
+    """Whether the verdict is concept drift (a degradation the covariate drift does not explain,
+    or a Page-Hinkley alarm), and the sentences saying why."""
+    concept, parts = False, []
     if degraded:
         if drift_share is None:
             parts.append("no covariate drift share given, cannot call it concept drift")
@@ -234,21 +261,7 @@ def assess(
     if detector_alarm:
         concept = True
         parts.append("concept drift: Page-Hinkley alarm on per-row loss")
-
-    return PerformanceVerdict(
-        n_labels=n,
-        pooled_days=days,
-        auc=auc,
-        log_loss=loss,
-        positive_rate=rate,
-        baseline_auc=baseline_auc,
-        degraded=degraded,
-        concept_drift=concept,
-        reason="; ".join(parts),
-        drift_share=drift_share,
-        detector_alarm=detector_alarm,
-        verdict_made=verdict_made,
-    )
+    return concept, parts
 
 
 def auc_standard_error(auc: float, y: np.ndarray) -> float:

@@ -1,25 +1,8 @@
-"""Shadow canary: does the challenger rank live rows at least as well as the champion?
+"""Shadow canary: is the challenger not meaningfully worse than the champion on the same live rows?
 
-Why: the promotion gates compare a candidate with the champion on a held-out slice of the
-training data, which says nothing about the rows the model will actually see. In shadow mode
-both models score the same live rows; once labels have arrived for enough of them, this module
-decides whether the challenger may replace the champion. The question is not "is it better?"
-(a retrain on fresh data is often only as good, and that is fine) but "is it not meaningfully
-worse?": a non-inferiority test on the paired AUC difference with a margin.
-
-Both models score the *same* rows, so their AUCs are strongly correlated; treating them as
-independent would inflate the variance of the difference and let a worse model through. Two
-paired methods are offered:
-
-* ``delong`` — DeLong, DeLong & Clarke-Pearson (1988) covariance of correlated AUCs, computed with
-  the midrank algorithm of Sun & Xu (2014), O(n log n). Normal approximation.
-* ``paired_bootstrap`` — rows are resampled with replacement, the same rows for both models, and
-  the AUC difference is recomputed per resample; percentile bounds. No normality assumption,
-  slower, random (seeded).
-
-Decision: ``non_inferior`` iff the one-sided lower confidence bound of
-``challenger AUC - champion AUC`` at ``confidence`` is above ``-margin``. Plain numpy/scipy, no
-Dagster, no MLflow; the canary asset passes :meth:`CanaryResult.to_metadata` on as metadata.
+A non-inferiority test on the paired AUC difference with a margin, by DeLong's covariance of
+correlated AUCs (DeLong, DeLong & Clarke-Pearson 1988, with the midrank algorithm of Sun & Xu
+2014) or by a paired bootstrap. Why paired, and why non-inferiority: docs/release.md.
 """
 
 from __future__ import annotations
@@ -34,9 +17,8 @@ from scipy.stats import norm, rankdata
 METHODS: tuple[str, ...] = ("delong", "paired_bootstrap")
 
 _BOOT_CELLS = 1_000_000
-"""Resamples are processed in chunks of about this many (resample, row) cells to bound memory
-(a few int64/float64 arrays of this size, ~8 MB each); the chunking is fixed, so results depend
-only on ``seed``."""
+"""Resamples are processed in chunks of about this many (resample, row) cells to bound memory;
+the chunking is fixed, so results depend only on ``seed``."""
 
 
 class NotEnoughData(ValueError):
@@ -162,11 +144,9 @@ def delong_paired(
 ) -> tuple[float, float, float]:
     """``(auc_a, auc_b, var(auc_b - auc_a))`` by DeLong's method for two correlated ROC curves.
 
-    Why this algorithm: the textbook form needs the m x n matrix of positive/negative score
-    comparisons (placement values), O(m n) time and memory, which is ~10^7 cells already at
-    10 000 rows. Sun & Xu (2014) showed the placement values are differences of midranks, so
-    three ``rankdata`` calls per model give them in O(n log n): with X the m positive scores,
-    Y the n negative ones, Z = X ∪ Y and midranks T_X, T_Y, T_Z,
+    Placement values as differences of midranks (Sun & Xu 2014), O(n log n) instead of the
+    textbook m x n comparison matrix: with X the m positive scores, Y the n negative ones,
+    Z = X ∪ Y and midranks T_X, T_Y, T_Z,
 
     * V10_i = (T_Z(X_i) - T_X(X_i)) / n   (share of negatives below positive i, ties count 1/2)
     * V01_j = 1 - (T_Z(Y_j) - T_Y(Y_j)) / m   (share of positives above negative j)
@@ -239,12 +219,12 @@ def paired_bootstrap(
 ) -> NDArray[np.float64]:
     """Bootstrap distribution of ``auc_b - auc_a``, resampling rows (the same rows for both).
 
-    Why paired: each resample draws one set of row indices and evaluates *both* models on it,
-    so the correlation between the two AUCs is kept, as in DeLong. Resamples are drawn as
+    Each resample draws one set of row indices and evaluates *both* models on it, so the
+    correlation between the two AUCs is kept, as in DeLong. Resamples are drawn as
     ``rng.integers`` row indices, turned into per-row draw counts, and scored by a weighted
-    Mann-Whitney statistic on a single pre-sort (see :func:`_weighted_aucs`), so 2 000 rows x
-    2 000 resamples take well under a second. A resample that happens to draw a single class
-    has no AUC and is dropped (practically impossible at the row counts the canary requires).
+    Mann-Whitney statistic on a single pre-sort (see :func:`_weighted_aucs`). A resample that
+    happens to draw a single class has no AUC and is dropped (practically impossible at the row
+    counts the canary requires).
     """
     if n_boot < 1:
         raise ValueError(f"n_boot must be >= 1; got {n_boot}")
@@ -285,38 +265,15 @@ def evaluate_canary(
     single class: the caller should wait for more labels rather than decide on noise. Rows are
     expected to be already joined: position i of all three arrays is the same live row.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
-    n_rows = int(np.shape(y)[0]) if np.ndim(y) == 1 else 0
-    if np.ndim(y) != 1:
-        raise ValueError(f"y must be 1-D; got shape {np.shape(y)}")
-    if n_rows < settings.min_rows:
-        raise NotEnoughData(
-            f"only {n_rows} labelled shadow rows; the canary needs at least {settings.min_rows} "
-            "before deciding (waiting for more labels)"
-        )
-    alpha = 1.0 - settings.confidence
+    n_rows = _row_count(y, method, settings)
     champion_auc, challenger_auc, var = delong_paired(y, champion_score, challenger_score)
     difference = challenger_auc - champion_auc
-
     if method == "delong":
-        se = math.sqrt(var)
-        z = float(norm.ppf(settings.confidence))
-        ci_low, ci_high = difference - z * se, difference + z * se
-        if se > 0:
-            p_value = float(norm.sf((difference + settings.margin) / se))
-        else:  # no sampling variability at all (e.g. identical rankings)
-            p_value = 0.0 if difference > -settings.margin else 1.0
+        ci_low, ci_high, p_value, se = _delong_bounds(difference, var, settings)
     else:
-        diffs = paired_bootstrap(
-            y, champion_score, challenger_score, n_boot=settings.n_boot, seed=settings.seed
+        ci_low, ci_high, p_value, se = _bootstrap_bounds(
+            y, champion_score, challenger_score, settings
         )
-        if diffs.size == 0:
-            raise NotEnoughData("every bootstrap resample drew a single class")
-        ci_low, ci_high = (float(q) for q in np.quantile(diffs, [alpha, 1.0 - alpha]))
-        se = float(diffs.std(ddof=1)) if diffs.size > 1 else 0.0
-        p_value = float((1 + np.count_nonzero(diffs <= -settings.margin)) / (diffs.size + 1))
-
     non_inferior = bool(ci_low > -settings.margin)
     label = "paired bootstrap" if method == "paired_bootstrap" else "DeLong"
     verdict = (
@@ -345,3 +302,48 @@ def evaluate_canary(
         confidence=settings.confidence,
         se=se,
     )
+
+
+def _row_count(y: ArrayLike, method: str, settings: CanarySettings) -> int:
+    """The number of labelled rows, once the method is known and there are enough to decide."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    if np.ndim(y) != 1:
+        raise ValueError(f"y must be 1-D; got shape {np.shape(y)}")
+    n_rows = int(np.shape(y)[0])
+    if n_rows < settings.min_rows:
+        raise NotEnoughData(
+            f"only {n_rows} labelled shadow rows; the canary needs at least {settings.min_rows} "
+            "before deciding (waiting for more labels)"
+        )
+    return n_rows
+
+
+def _delong_bounds(
+    difference: float, var: float, settings: CanarySettings
+) -> tuple[float, float, float, float]:
+    """(lower bound, upper bound, p-value for H0 difference <= -margin, se) by the normal law."""
+    se = math.sqrt(var)
+    z = float(norm.ppf(settings.confidence))
+    if se > 0:
+        p_value = float(norm.sf((difference + settings.margin) / se))
+    else:  # no sampling variability at all (e.g. identical rankings)
+        p_value = 0.0 if difference > -settings.margin else 1.0
+    return difference - z * se, difference + z * se, p_value, se
+
+
+def _bootstrap_bounds(
+    y: ArrayLike, champion_score: ArrayLike, challenger_score: ArrayLike, settings: CanarySettings
+) -> tuple[float, float, float, float]:
+    """(lower bound, upper bound, p-value for H0 difference <= -margin, se) from the percentiles
+    of the paired bootstrap's AUC differences."""
+    alpha = 1.0 - settings.confidence
+    diffs = paired_bootstrap(
+        y, champion_score, challenger_score, n_boot=settings.n_boot, seed=settings.seed
+    )
+    if diffs.size == 0:
+        raise NotEnoughData("every bootstrap resample drew a single class")
+    ci_low, ci_high = (float(q) for q in np.quantile(diffs, [alpha, 1.0 - alpha]))
+    se = float(diffs.std(ddof=1)) if diffs.size > 1 else 0.0
+    p_value = float((1 + np.count_nonzero(diffs <= -settings.margin)) / (diffs.size + 1))
+    return ci_low, ci_high, p_value, se

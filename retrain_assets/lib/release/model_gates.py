@@ -1,19 +1,9 @@
-"""The promotion gates' maths: is a candidate good enough, and fast enough, to serve?
+"""Promotion gates: is a candidate good enough, and fast enough, to serve?
 
-Why: a retrained model is registered as a candidate and only becomes a challenger (and later,
-after the shadow canary, the champion) once it passes these gates. Each gate yields a
-:class:`GateResult` carrying the figure, the threshold and a sentence with both, so a failed
-promotion explains itself on the Dagster run page (``to_metadata``) and on the MLflow model
-version (``registry_tags``).
-
-* AUC gate: the candidate must not be clearly worse than the champion on the same held-out rows
-  (a ratio, since AUCs of different problems are not comparable in absolute terms) and never
-  below an absolute floor, which alone applies when there is no champion yet.
-* Latency gate: the p95 of single-row predictions *through the MLflow pyfunc wrapper*, the way
-  a serving endpoint calls the model, since that wrapper (input schema enforcement, DataFrame
-  conversion) often costs more than the estimator.
-
-No Dagster; mlflow is imported only inside :func:`pyfunc_latency_ms` (it is slow to import).
+The AUC gate holds the candidate against the champion on the same held-out rows and an absolute
+floor; the latency gate holds the p95 of single-row predictions through the MLflow pyfunc wrapper.
+Each :class:`GateResult` carries the figure, the threshold and a sentence with both, for the run
+page and the model version's tags. Why these gates: docs/release.md.
 """
 
 from __future__ import annotations
@@ -126,8 +116,8 @@ def measure_latency_ms(
     first so lazy initialisation (imports, caches, JIT) does not land in the tail. Timed with
     ``time.perf_counter``, one call at a time, as a serving endpoint handles a request, with
     OpenMP held to one thread: a serving worker answers one row per request, and
-    HistGradientBoosting's thread team spinning up for a single row costs milliseconds when idle
-    and hundreds of milliseconds when the cores are busy (measured on a loaded 2-core box).
+    HistGradientBoosting's thread team spinning up for a single row stalls when the cores are
+    busy (benchmarks/RESULTS.md, *Retraining cycle*).
     """
     from threadpoolctl import threadpool_limits
 

@@ -1,14 +1,9 @@
-"""The MLflow model registry: logging a candidate, reading and moving aliases, loading safely.
+"""The MLflow model registry: log a candidate, register it with its artifact hash, load it safely.
 
-Models are stored with skops, never pickle, and load with an explicit list of trusted types.
-Promotion is an alias switch (``champion``); stages are deprecated in MLflow 3 and not used.
-
-Integrity: a model is logged first and registered only once its artifacts are written, with the
-sha256 of those artifacts recorded as a tag of the new version in the same call (so no registered
-version lacks it, and a failed upload leaves no version). Loading goes through the registry
-(``models:/<name>/<version>``), copies the version's artifacts, checks them against the recorded
-hash and loads the checked copy; a difference refuses the load with an error naming the version.
-mlflow is imported inside the functions: it takes a second to import.
+Models are stored with skops (never pickle) and loaded only from registered versions whose
+artifacts still match the sha256 recorded at registration. Promotion is an alias switch
+(``champion``); MLflow stages are deprecated and not used. mlflow is imported inside the
+functions (it is slow to import). docs/release.md.
 """
 
 from __future__ import annotations
@@ -19,6 +14,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from retrain_assets.lib.files import file_sha256
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -62,11 +59,7 @@ def artifact_digest(folder: str | Path) -> str:
         rel = path.relative_to(root).as_posix()
         if rel in MLFLOW_OWN_FILES:
             continue
-        content = hashlib.sha256()
-        with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                content.update(block)
-        digest.update(f"{rel}\0{path.stat().st_size}\0{content.hexdigest()}\n".encode())
+        digest.update(f"{rel}\0{path.stat().st_size}\0{file_sha256(path)}\n".encode())
     return digest.hexdigest()
 
 

@@ -1,29 +1,23 @@
-"""Model history: one row per data day, a change-point estimate, a markdown table and a chart.
+"""Model history: one row per data day, the day the live AUC dropped, a markdown table and a chart.
 
-Why: "when did the model begin to degrade?" is answered from facts scattered over Dagster runs
-and MLflow (live AUC, drift share, retrains, promotions, rollbacks). The ``model_history`` asset
-collects them per day; this module turns them into one tidy frame, estimates the day the live
-AUC dropped, and renders both for a person. Plain pandas/numpy; scipy and matplotlib are imported
-inside the functions that need them so importing this module stays cheap.
-
-Change point: one mean shift fitted by least squares. The Welch t-test on the chosen split is
-optimistic because the split was picked to make the two means differ most: on a flat noisy
-series of 35 days the raw ``p < 0.05`` (with a lower mean after) fires ~16 % of the time, and
-more often on longer series. The decision therefore uses the Bonferroni-adjusted p (raw p times
-the number of candidate splits), which measured ~2.4 % false alarms at 35 days and <1 % at 90+.
+"When did the model begin to degrade?" is answered from facts spread over Dagster runs and MLflow;
+the ``model_history`` asset collects them per day and this module turns them into one frame, a
+change-point estimate (docs/concept_drift.md) and pictures for a person.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from retrain_assets.lib.files import atomic_path
+from retrain_assets.lib.tables import markdown_table
 
 COLUMNS = [
     "day",
@@ -86,8 +80,9 @@ def degradation_start(
 
     Every split with >= ``min_segment`` (at least 2, for the t-test) non-NaN points per side is
     tried; the one minimising the within-segment sum of squares wins. It is reported only if the
-    mean after is lower and the Welch p, Bonferroni-adjusted by the number of splits (see the
-    module docstring), is below ``alpha``. ``p_value`` is the raw Welch p.
+    mean after is lower and the Welch p, Bonferroni-adjusted by the number of splits (the split
+    was chosen to make the means differ most, so the raw p is optimistic), is below ``alpha``.
+    ``p_value`` is the raw Welch p.
     """
     from scipy.stats import ttest_ind
 
@@ -133,13 +128,18 @@ def _cell(value: Any) -> str:
 def to_markdown(frame: pd.DataFrame, max_rows: int = 60) -> str:
     """A GitHub-style table of the newest ``max_rows`` days, oldest first (Dagster renders it)."""
     shown = frame.tail(max_rows)
-    cols = list(frame.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in shown.itertuples(index=False):
-        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
+    rows = [[_cell(v) for v in row] for row in shown.itertuples(index=False)]
+    text = markdown_table(list(frame.columns), rows)
     if len(frame) > len(shown):
-        lines.append(f"\n_{len(frame) - len(shown)} older days not shown._")
-    return "\n".join(lines) + "\n"
+        text += f"\n\n_{len(frame) - len(shown)} older days not shown._"
+    return text + "\n"
+
+
+_EVENTS = (  # column, colour, line style, label
+    ("retrain_reasons", "tab:orange", ":", "retrain"),
+    ("promoted_to", "tab:green", "-", "promoted"),
+    ("rolled_back_to", "tab:red", "--", "rolled back"),
+)
 
 
 def plot_png(frame: pd.DataFrame, path: str | os.PathLike[str], change: dict | None = None) -> None:
@@ -162,12 +162,20 @@ def plot_png(frame: pd.DataFrame, path: str | os.PathLike[str], change: dict | N
     ax_auc.set_ylabel("live AUC")
     ax_drift.set_ylabel("drift share")
     ax_auc.set_title("Model history")
-    events = [
-        ("retrain_reasons", "tab:orange", ":", "retrain"),
-        ("promoted_to", "tab:green", "-", "promoted"),
-        ("rolled_back_to", "tab:red", "--", "rolled back"),
-    ]
-    for col, color, style, label in events:
+    _draw_events(frame, days, ax_auc, ax_drift)
+    if change is not None and len(days):
+        _shade_change(change, days, ax_auc, ax_drift)
+    ax_auc.legend(loc="best", fontsize=8)
+    locator = AutoDateLocator()
+    ax_drift.xaxis.set_major_locator(locator)
+    ax_drift.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    with atomic_path(Path(path)) as tmp:
+        fig.savefig(tmp, format="png")
+
+
+def _draw_events(frame: pd.DataFrame, days: pd.Series, ax_auc: Any, ax_drift: Any) -> None:
+    """A vertical line on both axes per retrain, promotion and rollback, labelled on the top one."""
+    for col, color, style, label in _EVENTS:
         for day, value in zip(days, frame[col], strict=True):
             if _missing(value) or value == "":
                 continue
@@ -184,25 +192,13 @@ def plot_png(frame: pd.DataFrame, path: str | os.PathLike[str], change: dict | N
                 fontsize=7,
                 color=color,
             )
-    if change is not None and len(days):
-        start = pd.Timestamp(change["day"])
-        for ax in (ax_auc, ax_drift):
-            ax.axvspan(start, days.max() + pd.Timedelta(days=0.5), color="tab:red", alpha=0.12)
-        ax_auc.hlines(change["before"], days.min(), start, color="tab:blue", linewidth=0.8)
-        ax_auc.hlines(change["after"], start, days.max(), color="tab:red", linewidth=0.8)
-        ax_auc.plot(
-            [], [], color="tab:red", alpha=0.3, linewidth=8, label=f"degraded from {start:%F}"
-        )
-    ax_auc.legend(loc="best", fontsize=8)
-    locator = AutoDateLocator()
-    ax_drift.xaxis.set_major_locator(locator)
-    ax_drift.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+
+def _shade_change(change: dict, days: pd.Series, ax_auc: Any, ax_drift: Any) -> None:
+    """Shade the degraded period and draw the mean level before and after the change."""
+    start = pd.Timestamp(change["day"])
+    for ax in (ax_auc, ax_drift):
+        ax.axvspan(start, days.max() + pd.Timedelta(days=0.5), color="tab:red", alpha=0.12)
+    ax_auc.hlines(change["before"], days.min(), start, color="tab:blue", linewidth=0.8)
+    ax_auc.hlines(change["after"], start, days.max(), color="tab:red", linewidth=0.8)
+    ax_auc.plot([], [], color="tab:red", alpha=0.3, linewidth=8, label=f"degraded from {start:%F}")

@@ -1,17 +1,8 @@
 """The blocking data checks a training set must pass before anything is trained on it.
 
-Why: a model trained on a broken set still gets a test AUC, and a bad set can make that AUC look
-good (test rows leaking into train, duplicated rows on both sides) or meaningless (a handful of
-rows, one class, an empty test split). These rules catch that before training; the Dagster asset
-check built on them blocks the retrain, with ``summary`` as its description.
-
-Every rule gives one ``RuleResult`` with the measured figure, the threshold it was held to and a
-detail line naming the figure, so a failure says what to fix without opening the data.
-
-Time order: many reference rows share one ``_day`` (the reference has no timestamp), so ``_day``
-alone cannot tell whether a test row comes after a train row on the same day. When the assembled
-set carries ``_order`` (0..n-1 in time order; ``training.assemble`` adds it) the leakage rule
-uses it; otherwise it requires the test days to be strictly after the train days.
+A broken set still gets a test AUC, and leakage or duplicated rows can make it look good; each
+rule gives a ``RuleResult`` with the figure, the threshold and a line naming both, which the
+Dagster check uses as its description. docs/training.md.
 """
 
 from __future__ import annotations
@@ -166,7 +157,8 @@ def _test_nonempty(test: pd.DataFrame) -> RuleResult:
 
 def _time_order(train: pd.DataFrame, test: pd.DataFrame) -> tuple[int, str]:
     """(test rows not strictly after the newest train row, a line saying where each side starts
-    or ends). Uses ``_order`` when present, else ``_day``."""
+    or ends). Uses ``_order`` when present (many reference rows share one ``_day``, so only the
+    order tells rows of one day apart), else requires test days strictly after train days."""
     if ORDER in train:
         train_end = int(train[ORDER].max())
         test_start = int(test[ORDER].min())

@@ -1,5 +1,5 @@
-"""The estimators a config may name, imported only when used (sklearn takes seconds to import,
-and every Dagster process loads the code location)."""
+"""The estimators a config may name, imported only when used (sklearn is slow to import, and every
+Dagster process loads the code location)."""
 
 from __future__ import annotations
 

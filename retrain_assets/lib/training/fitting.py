@@ -147,8 +147,8 @@ def fit_and_evaluate(
     ``rows`` holds the rows the strategy selected (a ``_weight`` column is used when present);
     ``base`` is the champion's pipeline, which the incremental strategy continues. ``n_threads``
     caps the OpenMP threads of the fit and the scoring (None: the library's default, one per
-    core); HistGradientBoosting's threads stall when a neighbour wants a core (a 2-core box under
-    load: fit 24 s with two threads, 2.3 s with one, benchmarks/RESULTS.md)."""
+    core); HistGradientBoosting's threads stall when a neighbour wants a core
+    (benchmarks/RESULTS.md, *Retraining cycle*)."""
     from retrain_assets.lib.training.strategies import fit_rows
 
     features = [*numerical, *categorical]

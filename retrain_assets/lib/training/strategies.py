@@ -1,14 +1,9 @@
 """Retraining strategies: which train rows a retrain uses, with which weights, and how it fits.
 
-Why more than "refit on everything": after concept drift the old rows teach the old relationship,
-so a retrain may drop them (``rolling_window``), down-weight them by age (``weighted``), or start
-from the champion and learn only from the rows labelled since its data cut-off (``incremental``).
-
-Whatever the strategy, only train rows are returned and fitted: the test split of the assembled
-set is fixed by ``training.assemble`` and never depends on the strategy, so candidates trained
-with different strategies are scored on the same future rows and their AUCs stay comparable.
-
-Days are compared as calendar dates: ``_day`` holds ISO date strings (``YYYY-MM-DD``).
+After concept drift old rows teach the old relationship, so a retrain may drop them
+(``rolling_window``), down-weight them by age (``weighted``) or continue the champion on the
+rows labelled since its cut-off (``incremental``). The test split never depends on the strategy,
+so every candidate is scored on the same future rows. docs/training.md.
 """
 
 from __future__ import annotations
