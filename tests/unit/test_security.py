@@ -73,7 +73,7 @@ def _started_commands(monkeypatch, tmp_path: Path, argv: list[str]) -> list[list
         "retrain_assets.resources.mlflow.ensure_experiment", lambda *args, **kwargs: "0"
     )
     started: list[list[str]] = []
-    monkeypatch.setattr(dev, "_spawn", lambda cmd, env: started.append(cmd) or _Child())
+    monkeypatch.setattr(dev, "_spawn", lambda cmd, env, cwd=None: started.append(cmd) or _Child())
     previous = signal.getsignal(signal.SIGTERM)
     try:
         assert cli.main(["dev", *argv]) == 0
