@@ -85,7 +85,7 @@ def test_failed_cycle_marks_its_mlflow_run_failed(project: Project, instance, mo
     def broken_fit(*args, **kwargs):
         raise RuntimeError("training blew up")
 
-    monkeypatch.setattr("retrain_assets.lib.training.fit_and_evaluate", broken_fit)
+    monkeypatch.setattr("retrain_assets.lib.training.fitting.fit_and_evaluate", broken_fit)
     job = project.defs.resolve_job_def("retrain_job")
     result = job.execute_in_process(
         instance=instance, tags={"retrain/reason": "manual"}, raise_on_error=False
