@@ -347,15 +347,24 @@ def _first_champion(replay: Replay, observer: _Observer, bt: RetrainConfig, out:
     return first
 
 
+def _calendar(first: str, last: str) -> list[str]:
+    """Every calendar day from `first` to `last`, both included."""
+    start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
+    return [(start + dt.timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
+
+
 def _replay_day(replay: Replay, bt: RetrainConfig, day: str, files: list[Path]) -> list:
-    """Land the day's files, let the sensors settle, tick the schedule if its cron falls today."""
-    for path in files:
-        shutil.copy2(path, bt.data.landing_dir / path.parent.name / path.name)
-    results = replay.settle()
+    """Land the day's files and let the sensors settle; tick the schedule if its cron falls on
+    the day, whether or not anything landed (the daemon ticks it on every calendar day)."""
+    results: list = []
+    if files:
+        for path in files:
+            shutil.copy2(path, bt.data.landing_dir / path.parent.name / path.name)
+        results += replay.settle()
     when = schedule_fire_time(bt.schedule.cron, day) if bt.schedule.enabled else None
     if when is not None:
-        results += replay.tick_schedule(names.WEEKLY_SCHEDULE, when)
-        results += replay.settle()
+        ticked = replay.tick_schedule(names.WEEKLY_SCHEDULE, when)
+        results += ticked + (replay.settle() if ticked else [])
     return results
 
 
@@ -372,12 +381,14 @@ def run_backtest(
     progress: Callable[[DayRecord], None] | None = None,
     day_seconds: list[dict[str, float]] | None = None,
 ) -> dict[str, Any]:
-    """Replay `cfg`'s landing folder under `out` (which must be empty or absent); the report:
+    """Replay `cfg`'s landing folder under `out` (which must be empty or absent), every calendar
+    day from the first data day to the last, as the daemon would live; the report:
     ``{"summary": {...}, "timeline": [...], "timing": {...}}``. ``day_seconds``, if given, gets
     the replay's running totals (sensors, runs, steps) appended after each day, so a caller can
     see which part of a day's cost grows with history."""
     out = Path(out).resolve()
     days, by_day = _replay_days(cfg, date_from, date_to)
+    data_days = set(days)
     bt = _prepare(cfg, out, html)
     defs = build_definitions(bt)
     began = time.perf_counter()
@@ -388,8 +399,12 @@ def run_backtest(
         replay = Replay(defs, instance, log_level=log_level)
         observer = _Observer(instance, bt)
         records = [_first_champion(replay, observer, bt, out)]
-        for day in days:
-            record = observer.record(day, _replay_day(replay, bt, day, by_day[day]))
+        for day in _calendar(days[0], days[-1]):
+            files = by_day.get(day, []) if day in data_days else []
+            results = _replay_day(replay, bt, day, files)
+            if not files and not results:
+                continue  # nothing landed and nothing ran: no row in the timeline
+            record = observer.record(day, results)
             records.append(record)
             if day_seconds is not None:
                 day_seconds.append(dict(replay.seconds))

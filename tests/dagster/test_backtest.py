@@ -5,6 +5,7 @@ serve a better model at the end than one never retrained, and never touch the us
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import json
 from pathlib import Path
@@ -109,3 +110,21 @@ def test_seasonal_wobble_raises_no_false_alarm(tmp_path: Path) -> None:
     assert (out / "work" / ".dvc").is_dir()
     with pytest.raises(FileExistsError, match="not empty"):
         run_backtest(cfg, out, truth=truth)
+
+
+def test_weekly_batches_get_the_weekly_schedule_as_live(tmp_path: Path) -> None:
+    # Feature batches land on Tuesdays only (labels a day later); the schedule's cron is Monday.
+    # The daemon ticks it every Monday, so the replay must too, though no file lands on a Monday.
+    spec = dataclasses.replace(SMALL, drift="none", days=30, rows_per_day=400)
+    project = make_project(tmp_path / "feed", spec, {"canary": {"mode": "none"}})
+    for kind, weekday in (("features", 1), ("labels", 2)):  # Tuesday, Wednesday
+        for path in (project.landing / kind).glob("*.parquet"):
+            if dt.date.fromisoformat(path.stem).weekday() != weekday:
+                path.unlink()
+    cfg = load_config(project.root / "retrain.yaml")
+    assert cfg.schedule.cron == "0 3 * * 1"
+    report = run_backtest(cfg, tmp_path / "replay")
+    scheduled = [row["day"] for row in report["timeline"] if row["reason"] == "schedule"]
+    # 2024-01-08: the newest batch (01-02) is 2 data days after the bootstrap (12-31): too soon.
+    assert scheduled == ["2024-01-15", "2024-01-22", "2024-01-29"]
+    assert report["summary"]["retrains"] == {"bootstrap": 1, "schedule": 3}
