@@ -26,6 +26,10 @@ for key, value in {
 }.items():
     os.environ.setdefault(key, value)
 
+# DVC's logging binds to the sys.stdout/sys.stderr of its first import: imported inside a test that
+# captures output (capsys), every later `dvc add` in the worker would write to a closed stream.
+import dvc.repo  # noqa: E402, F401
+
 from retrain_assets.backtest.replay import Replay  # noqa: E402
 from retrain_assets.config import RetrainConfig, load_config  # noqa: E402
 from retrain_assets.definitions import build_definitions  # noqa: E402
