@@ -144,12 +144,11 @@ class Replay:
 
 def _step_seconds(result: dg.ExecuteInProcessResult) -> float:
     """Time spent inside the run's successful steps, as Dagster measured it."""
-    return sum(
-        event.event_specific_data.duration_ms / 1000.0
+    durations = (
+        getattr(event.event_specific_data, "duration_ms", None)
         for event in result.get_step_success_events()
-        if event.event_specific_data is not None
-        and event.event_specific_data.duration_ms is not None
     )
+    return sum(ms / 1000.0 for ms in durations if ms is not None)
 
 
 def schedule_fire_time(cron: str, day: str, timezone: str = "UTC") -> dt.datetime | None:

@@ -131,8 +131,9 @@ def ingest_file(
     metadata = {**batch_metadata(cfg, report, kind, path, out), **extra}
     if notes:
         metadata["notes"] = dg.MetadataValue.md("\n".join(f"- {n}" for n in notes))
-        for note in notes if log is not None else []:
-            log.warning(f"{path}: {note}")
+        if log is not None:
+            for note in notes:
+                log.warning(f"{path}: {note}")
     yield dg.MaterializeResult(metadata=metadata)
     yield dg.AssetCheckResult(
         check_name=check,

@@ -2,6 +2,7 @@
 report against it. The statistics live in lib/drift."""
 
 from collections.abc import Iterator
+from typing import Any
 
 import dagster as dg
 
@@ -92,7 +93,7 @@ def report_drift(
 
     batch = store.read_batch("features", day)
     result = ReferenceProfile.load(store.path_for(*PROFILE_DIR)).compare(batch)
-    summary = {
+    summary: dict[str, Any] = {
         "day": day,
         "drifted": bool(result.drifted),
         "share_drifted": float(result.share_drifted),

@@ -9,7 +9,7 @@ the version: promotion (often a later run) trusts those, not this run's checks.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
@@ -113,7 +113,7 @@ def register(
     )
 
 
-def log_cycle(cfg: RetrainConfig, mlflow: MlflowTracking, run_tags: dict) -> str:
+def log_cycle(cfg: RetrainConfig, mlflow: MlflowTracking, run_tags: Mapping[str, str]) -> str:
     """The model's parameters and the cycle's reason and evidence on its MLflow run."""
     reason = run_tags.get(names.REASON_TAG, "manual")
     mlflow.tracker.log_params(

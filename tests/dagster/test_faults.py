@@ -174,7 +174,8 @@ job.execute_in_process(instance=instance, tags={"retrain/reason": "manual"})
 
 
 TRAINING = "retrain_assets.lib.training.fitting.fit_and_evaluate"  # the fit itself
-GATES = "retrain_assets.lib.release.model_gates.pyfunc_latency_ms"  # after registering, before any gate tag
+# after registering, before any gate tag
+GATES = "retrain_assets.lib.release.model_gates.pyfunc_latency_ms"
 
 
 def _kill_retrain_at(project: Project, instance, fault_point: str, workdir: Path) -> str:

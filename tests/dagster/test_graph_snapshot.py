@@ -48,7 +48,11 @@ def describe(defs: dg.Definitions) -> dict:
         for s in (defs.resolve_sensor_def(x.name) for x in defs.sensors or [])
     }
     schedules = {
-        s.name: {"job": s.job_name, "cron": s.cron_schedule, "default_status": s.default_status.value}
+        s.name: {
+            "job": s.job_name,
+            "cron": s.cron_schedule,
+            "default_status": s.default_status.value,
+        }
         for s in (defs.resolve_schedule_def(x.name) for x in defs.schedules or [])
     }
     return {
