@@ -96,3 +96,25 @@ def test_the_rule_catches_a_bare_asset_name(tmp_path: Path) -> None:
     module = tmp_path / "sensors.py"
     module.write_text('"""drift_report in a docstring is fine."""\nKEY = "drift_report"\n')
     assert bare_names(module) == ["sensors.py:2 'drift_report'"]
+
+
+MAX_FUNCTION_LINES = 60
+
+
+def long_functions(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [
+        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+    ]
+
+
+@pytest.mark.parametrize(
+    "path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE))
+)
+def test_functions_stay_short(path: Path) -> None:
+    # Builders attach specs and bodies are named functions: a long function hides a step.
+    assert not long_functions(path), f"split these into named functions: {long_functions(path)}"
