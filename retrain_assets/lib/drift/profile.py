@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -140,6 +141,8 @@ class ReferenceProfile:
         self.categorical = [c.name for c in categorical]
         self.n_rows = n_rows
         self.settings = settings
+        for column in numerical:
+            column.index  # noqa: B018  planned with the profile, not by its first comparison
 
     @classmethod
     def fit(
@@ -181,15 +184,27 @@ class ReferenceProfile:
         exact = s.mode == "exact" or (
             s.mode == "auto" and max(self.n_rows, len(current)) <= s.exact_max_rows
         )
-        # Column views are taken here, in one thread; the workers only read them.
-        jobs = [partial(c.compare, st.floats(current, c.name), exact) for c in self._num]
-        jobs += [partial(c.compare, current[c.name]) for c in self._cat]
-        if len(current) >= _PARALLEL_MIN_ROWS and len(jobs) > 1:
-            # numpy's sort releases the GIL, so two columns can be sorted at once
-            with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-                rows = list(pool.map(lambda job: job(), jobs))
+        workers = min(2, os.cpu_count() or 1) if len(current) >= _PARALLEL_MIN_ROWS else 1
+        # Binned columns with an index are counted without a sort, split among the workers; the
+        # rest are sorted (exact mode, which needs the sorted values; discrete columns) or hashed
+        # (categoricals). Column views are taken here, in one thread; the workers only read them.
+        scanned = [] if exact else [c for c in self._num if c.index is not None]
+        sort = [c for c in self._num if exact or c.index is None]
+        groups: list[list[Any]] = [g for g in (scanned[w::workers] for w in range(workers)) if g]
+        jobs = [
+            partial(st.compare_many, g, [st.numbers(current, c.name) for c in g]) for g in groups
+        ]
+        jobs += [partial(_listed, c.compare, st.floats(current, c.name), exact) for c in sort]
+        jobs += [partial(_listed, c.compare, current[c.name]) for c in self._cat]
+        groups += [[c] for c in sort + self._cat]
+        if workers > 1 and len(jobs) > 1:
+            with ThreadPoolExecutor(max_workers=workers) as pool:  # numpy releases the GIL
+                results = list(pool.map(lambda job: job(), jobs))
         else:
-            rows = [job() for job in jobs]
+            results = [job() for job in jobs]
+        by_name = {c.name: row for g, out in zip(groups, results, strict=True)
+                   for c, row in zip(g, out, strict=True)}  # fmt: skip
+        rows = [by_name[name] for name in self.numerical + self.categorical]
         frame = pd.DataFrame(rows)
         frame.insert(0, "column", self.numerical + self.categorical)
         return self._verdict(frame, len(current))
@@ -302,6 +317,10 @@ class ReferenceProfile:
             for c in meta["categorical"]
         ]
         return cls(num, cat, meta["n_rows"], settings)
+
+
+def _listed(compare: Callable[..., dict[str, Any]], *args: Any) -> list[dict[str, Any]]:
+    return [compare(*args)]
 
 
 def _require(frame: pd.DataFrame, columns: list[str], which: str) -> None:

@@ -16,10 +16,13 @@ import pandas as pd
 from scipy import special
 from scipy.stats import distributions, false_discovery_control
 
+from retrain_assets.lib.drift.grid_index import GridIndex, scan
+
 PSI_EPS = 1e-4
 """Floor for a bin's share in PSI (an empty bin counts as 0.01 %), so that ln(c/r) is finite."""
 
 _SMIRNOV_MIN_N, _SMIRNOV_MAX_N = 2_000, 1_000_000
+_SMIRNOV_TERMS = 1_024  # terms of the strided Birnbaum–Tingey sum (smirnov_sf)
 
 
 def psi(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
@@ -72,9 +75,13 @@ def smirnov_sf(n: int, e: float) -> float:
     """P(D+_n >= e), the one-sided Smirnov tail, by the exact Birnbaum–Tingey sum in log space.
 
     ``scipy.special.smirnov`` evaluates the same sum term by term in a scalar loop; this is the
-    vectorised sum (benchmarks/RESULTS.md compares the two).
+    vectorised sum. Above ``_SMIRNOV_TERMS`` terms it takes every h-th term times h: the term is
+    a smooth function of j, many steps h wide, so the two sums agree to rounding (Poisson
+    summation; docs/drift.md), and the cost stays flat in n.
     """
-    j = np.arange(int(np.floor(n * (1.0 - e))) + 1, dtype=np.float64)
+    last = int(np.floor(n * (1.0 - e)))
+    step = max(1, last // _SMIRNOV_TERMS)
+    j = np.arange(0, last + 1, step, dtype=np.float64)
     base = 1.0 - e - j / n
     with np.errstate(divide="ignore"):
         logs = (
@@ -84,7 +91,8 @@ def smirnov_sf(n: int, e: float) -> float:
             + (n - j) * np.log(np.where(base > 0, base, 0.0))
             + (j - 1.0) * np.log(e + j / n)
         )
-    return float(e * np.exp(special.logsumexp(logs)))
+    top = logs.max()  # logsumexp by hand: scipy's costs 10x the sum here
+    return float(e * step * np.exp(top) * np.exp(logs - top).sum())
 
 
 def ks_pvalue(d: float, n: int, m: int) -> float:
@@ -161,6 +169,13 @@ def floats(frame: pd.DataFrame, col: str) -> np.ndarray:
         raise ValueError(f"numerical column {col!r} is not numeric: {err}") from err
 
 
+def numbers(frame: pd.DataFrame, col: str) -> np.ndarray:
+    """The column as stored when its dtype is a numpy bool, int or float (no copy: the index
+    reads it in float64 chunk by chunk), else as ``floats``."""
+    values = frame[col].to_numpy()
+    return values if values.dtype.kind in "biuf" else floats(frame, col)
+
+
 def _value_counts(series: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
     """(distinct non-missing values as strings, their counts, missing count) in one hash pass
     (``value_counts`` counts inside the hash table, unlike factorize + bincount)."""
@@ -231,26 +246,38 @@ class NumericalColumn:
         last = np.append(srt[1:] != srt[:-1], True)  # the last copy of each distinct value
         return cls(name, n, x.size - n, grid, le, lt, edges, srt[last], np.flatnonzero(last) + 1)
 
-    def compare(self, x: np.ndarray, exact: bool) -> dict[str, Any]:
-        """KS and PSI of the current values x (NaN = missing) against the reference.
+    @cached_property
+    def index(self) -> GridIndex | None:
+        """Value -> cell index that counts a column at the search points without sorting it;
+        None when the reference is too discrete for one (then ``compare`` sorts)."""
+        return GridIndex.plan(self.grid, self.grid_le, self.grid_lt, self.n, self._keys)
 
-        The grid pass gives the binned D, the per-cell reach and the PSI counts; in exact mode
-        the reference values inside the few cells whose reach exceeds D are then looked up as
-        well, which makes D exact (the same maximum a full pass over every value would find).
-        """
+    def compare(self, x: np.ndarray, exact: bool) -> dict[str, Any]:
+        """KS and PSI of the current values x (NaN = missing) against the reference, by sorting
+        x (``compare_many`` counts without a sort). In exact mode the reference values inside
+        the few cells whose reach exceeds the grid's D are looked up as well, which makes D
+        exact (the same maximum a full pass over every value would find)."""
         exact = exact and self.exact_points is not None
-        mode = "exact" if exact else "binned"
         srt = np.sort(x)  # a copy; NaN last
         m = int(np.searchsorted(srt, np.inf, side="right"))
-        if m == 0:
-            return _all_missing_row("numerical", "ks", mode)
         srt = srt[:m]
         found = np.searchsorted(srt, self._keys, side="right")  # the one search of the grid
+        return self.from_counts(found, m, x.size, srt if exact else None)
+
+    def from_counts(
+        self, found: np.ndarray, m: int, size: int, srt: np.ndarray | None = None
+    ) -> dict[str, Any]:
+        """The result row from ``found``, the counts of current values <= each search point
+        (``_keys``), m of the ``size`` values being non-missing; with ``srt``, the sorted
+        values, D is refined to the exact one."""
+        mode = "binned" if srt is None else "exact"
+        if m == 0:
+            return _all_missing_row("numerical", "ks", mode)
         cur_lt, cur_le = found[0::2], found[1::2]
         if self.grid[0] == -np.inf:  # no float precedes -inf: nothing is < -inf
             cur_lt[0] = 0
         d, reach = ecdf_gaps(self.grid_le, self.grid_lt, self.n, cur_le, cur_lt, m)
-        if exact:
+        if srt is not None:
             d, bound = self._refine(d, reach, srt), 0.0
         else:
             bound = max(0.0, float(reach.max()) - d) if reach.size else 0.0
@@ -258,7 +285,7 @@ class NumericalColumn:
         cur_bins = np.diff(cur_le[self._psi_pos], prepend=0, append=m)
         return dict(kind="numerical", test="ks", statistic=d, p_value=ks_pvalue(d, self.n, m),
                     effect=d, psi=psi(ref_bins, cur_bins),
-                    psi_p_value=psi_pvalue(ref_bins, cur_bins), missing_share=1 - m / x.size,
+                    psi_p_value=psi_pvalue(ref_bins, cur_bins), missing_share=1 - m / size,
                     unseen_share=float("nan"), n_current=m, mode=mode, ks_error_bound=bound,
                     all_missing=False)  # fmt: skip
 
@@ -277,6 +304,17 @@ class NumericalColumn:
         gaps = np.maximum(np.abs(le / self.n - found[1::2] / srt.size),
                           np.abs(lt / self.n - found[0::2] / srt.size))  # fmt: skip
         return max(d, float(gaps.max()))
+
+
+def compare_many(columns: list[NumericalColumn], values: list[np.ndarray]) -> list[dict[str, Any]]:
+    """``NumericalColumn.compare(x, exact=False)`` of each column (whose ``index`` must not be
+    None) without a sort: one scan of the rows counts every column (``grid_index.scan``)."""
+    tallies = scan(values, [c.index for c in columns])  # type: ignore[misc]
+    out = []
+    for column, tally, x in zip(columns, tallies, values, strict=True):
+        found, m = tally.found()
+        out.append(column.from_counts(found, m, x.size))
+    return out
 
 
 @dataclass(frozen=True)
