@@ -35,7 +35,7 @@ import pandas as pd
 from scipy.stats import ks_2samp
 
 from retrain_assets.lib.drift import profile as drift
-from retrain_assets.lib.drift.profile import ReferenceProfile
+from retrain_assets.lib.drift.profile import DriftSettings, ReferenceProfile
 
 GOAL_SECONDS, GOAL_KS, GOAL_EVIDENTLY, GOAL_MEMORY = 0.15, 30.0, 300.0, 1.0
 NUM = [f"num_{i:02d}" for i in range(20)]
@@ -111,8 +111,9 @@ def decile_bins(reference: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarr
 def psi_loop(bins: dict[str, tuple[np.ndarray, np.ndarray]], current: pd.DataFrame) -> None:
     for c in NUM:
         edges, ref_counts = bins[c]
-        cur_counts = np.bincount(np.searchsorted(edges, current[c].to_numpy()),
-                                 minlength=edges.size + 1)  # fmt: skip
+        cur_counts = np.bincount(
+            np.searchsorted(edges, current[c].to_numpy()), minlength=edges.size + 1
+        )
         r = np.maximum(ref_counts / ref_counts.sum(), 1e-4)
         x = np.maximum(cur_counts / cur_counts.sum(), 1e-4)
         float(np.sum((x - r) * np.log(x / r)))
@@ -141,30 +142,101 @@ class Bench:
         self.big, self.small, self.repeat = big, small, repeat
         self.ours: dict[tuple[str, int, int], float] = {}  # median seconds
         self.ks: dict[tuple[str, int, int], float] = {}
-        print(f"{'shape':13s} {'ref':>4s} {'batch':>5s} {'mode':6s} {'first':>7s} {'median':>7s} "
-              f"{'ks loop':>8s} {'x':>5s} {'psi loop':>8s} {'x':>5s}")  # fmt: skip
+        print(
+            f"{'shape':13s} {'ref':>4s} {'batch':>5s} {'mode':6s} {'first':>7s} {'median':>7s} "
+            f"{'ks loop':>8s} {'x':>5s} {'psi loop':>8s} {'x':>5s}"
+        )
 
-    def row(self, shape: str, reference: pd.DataFrame, current: pd.DataFrame, loops: bool) -> None:
+    def row(
+        self,
+        shape: str,
+        reference: pd.DataFrame,
+        current: pd.DataFrame,
+        loops: bool,
+        settings: DriftSettings | None = None,
+    ) -> float:
+        """One line: ours (default settings unless given), then the loops on the same frames;
+        returns our median."""
         start = time.perf_counter()
-        profile = ReferenceProfile.fit(reference, NUM, CAT if shape == "mixed" else [])
+        categorical = CAT if shape == "mixed" else []
+        profile = ReferenceProfile.fit(reference, NUM, categorical, settings or DriftSettings())
         fit = time.perf_counter() - start
         first, median = timed(lambda: profile.compare(current), self.repeat)
         result = profile.compare(current)
         key = (shape, len(reference), len(current))
-        self.ours[key] = median
+        if settings is None:  # the RESULT lines use the defaults
+            self.ours[key] = median
         mode = result.columns["mode"].iat[0]
-        line = (f"{shape:13s} {rows_label(len(reference)):>4s} {rows_label(len(current)):>5s} "
-                f"{mode:6s} {first:7.3f} {median:7.3f}")  # fmt: skip
+        line = (
+            f"{shape:13s} {rows_label(len(reference)):>4s} {rows_label(len(current)):>5s} "
+            f"{mode:6s} {first:7.3f} {median:7.3f}"
+        )
         if loops:
             runs = 1 if len(current) >= 1_000_000 else 3
             self.ks[key] = timed(lambda: ks_loop(reference, current), runs)[1]
             bins = decile_bins(reference)
             psi = timed(lambda: psi_loop(bins, current), runs)[1]
-            line += (f" {self.ks[key]:8.2f} {self.ks[key] / median:5.0f} {psi:8.3f} "
-                     f"{psi / median:5.1f}")  # fmt: skip
+            line += (
+                f" {self.ks[key]:8.2f} {self.ks[key] / median:5.0f} {psi:8.3f} {psi / median:5.1f}"
+            )
         indexed = sum(c.index is not None for c in profile._num) if mode == "binned" else 0
-        print(f"{line}   (fit {fit:.1f} s; {indexed}/20 counted without a sort; "
-              f"{len(result.drifted_columns)} drifted)", flush=True)
+        print(
+            f"{line}   (fit {fit:.1f} s; {indexed}/20 counted without a sort; "
+            f"{len(result.drifted_columns)} drifted)",
+            flush=True,
+        )
+        return median
+
+
+def threads_and_memory(bench: Bench, reference: pd.DataFrame, current: pd.DataFrame) -> float:
+    """Prints what the two threads buy and the peak extra memory; returns it / the frame."""
+    big = rows_label(len(current))
+    strided = pd.DataFrame(current.to_numpy(), columns=NUM)  # columns strided through one block
+    bench.row("normal 2-D", reference, strided, loops=False)
+    del strided
+    profile = ReferenceProfile.fit(reference, NUM, [])
+    threshold = drift._PARALLEL_MIN_ROWS
+    drift._PARALLEL_MIN_ROWS = 1 << 62
+    one_thread = timed(lambda: profile.compare(current), bench.repeat)[1]
+    drift._PARALLEL_MIN_ROWS = threshold
+    two = bench.ours["normal", len(reference), len(current)]
+    print(
+        f"normal {big}/{big}, one thread: {one_thread:.3f} s (2 threads: "
+        f"{one_thread / two:.2f}x faster)"
+    )
+    frame_bytes = int(current.memory_usage(deep=True).sum())
+    peak = peak_extra_bytes(lambda: profile.compare(current))
+    print(
+        f"peak extra memory, normal {big}: {peak / 2**20:.0f} MiB = {peak / frame_bytes:.2f}x "
+        f"the frame ({frame_bytes / 2**20:.0f} MiB)"
+    )
+    return peak / frame_bytes
+
+
+def against_evidently(bench: Bench, reference: pd.DataFrame, current: pd.DataFrame) -> list[float]:
+    """Evidently's preset with its defaults and with PSI at bench.small and bench.big rows;
+    returns how many times faster ours is than the default preset at each size."""
+    ratios = []
+    for rows in (bench.small, bench.big):
+        ref, cur = reference.iloc[:rows], current.iloc[:rows]
+        label = f"{rows_label(rows)}/{rows_label(rows)} x 20 normal"
+        if rows == bench.small:  # exact mode by default: binned shown as well
+            bench.row("normal", ref, cur, loops=True)
+            binned = bench.row("normal", ref, cur, False, settings=DriftSettings(mode="binned"))
+        ours = bench.ours["normal", rows, rows]
+        if rows == bench.big:
+            binned = ours
+        for method in (None, "psi"):
+            seconds = evidently_seconds(ref, cur, method)
+            print(
+                f"evidently DataDriftPreset({'' if method is None else 'method=psi'}) {label}: "
+                f"{seconds:.1f} s (one run); ours {seconds / ours:.0f}x faster (binned mode "
+                f"{seconds / binned:.0f}x)",
+                flush=True,
+            )
+            if method is None:
+                ratios.append(seconds / ours)
+    return ratios
 
 
 def main() -> None:
@@ -174,9 +246,11 @@ def main() -> None:
     args = parser.parse_args()
     scale = 10 if args.quick else 1
     big, small = 1_000_000 // scale, 100_000 // scale
-    print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, numpy "
-          f"{np.__version__}, pandas {pd.__version__}; ours: median of {args.repeat} calls, "
-          f"first call on a fresh profile; seconds; x = baseline / ours")  # fmt: skip
+    print(
+        f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, numpy "
+        f"{np.__version__}, pandas {pd.__version__}; ours: median of {args.repeat} calls, "
+        f"first call on a fresh profile; seconds; x = baseline / ours"
+    )
     bench = Bench(big, small, args.repeat)
     for shape in SHAPES:
         current = make_frame(shape, big, 2, shift=0.1)
@@ -184,53 +258,34 @@ def main() -> None:
             bench.row(shape, make_frame(shape, n_ref, 1, shift=0.0), current, loops=True)
         del current
         gc.collect()
-
     reference, current = make_frame("normal", big, 1, 0.0), make_frame("normal", big, 2, 0.1)
-    strided = pd.DataFrame(current.to_numpy(), columns=NUM)  # columns strided through one block
-    bench.row("normal 2-D", reference, strided, loops=False)
-    del strided
-    profile = ReferenceProfile.fit(reference, NUM, [])
-    threshold = drift._PARALLEL_MIN_ROWS
-    drift._PARALLEL_MIN_ROWS = 1 << 62
-    one_thread = timed(lambda: profile.compare(current), args.repeat)[1]
-    drift._PARALLEL_MIN_ROWS = threshold
-    print(f"normal {rows_label(big)}/{rows_label(big)}, one thread: {one_thread:.3f} s "
-          f"(2 threads: {one_thread / bench.ours[('normal', big, big)]:.2f}x faster)")
-    frame_bytes = int(current.memory_usage(deep=True).sum())
-    peak = peak_extra_bytes(lambda: profile.compare(current))
-    print(f"peak extra memory, normal {rows_label(big)}: {peak / 2**20:.0f} MiB = "
-          f"{peak / frame_bytes:.2f}x the frame ({frame_bytes / 2**20:.0f} MiB)")
-
-    evidently: dict[tuple[int, str | None], float] = {}
-    for rows in (small, big):
-        ref, cur = reference.iloc[:rows], current.iloc[:rows]
-        if rows == small:
-            bench.row("normal", ref, cur, loops=True)
-        for method in (None, "psi"):
-            evidently[rows, method] = seconds = evidently_seconds(ref, cur, method)
-            ours = bench.ours["normal", rows, rows]
-            print(f"evidently DataDriftPreset({'' if method is None else 'method=psi'}) "
-                  f"{rows_label(rows)}/{rows_label(rows)} x 20 normal: {seconds:.1f} s "
-                  f"(one run); ours {seconds / ours:.0f}x faster", flush=True)
+    memory = threads_and_memory(bench, reference, current)
+    ev_small, ev_big = against_evidently(bench, reference, current)
 
     worst = max(CONTINUOUS, key=lambda s: bench.ours[s, big, big])
     speed = bench.ours[worst, big, big]
     ks_ratio = min(bench.ks[s, big, big] / bench.ours[s, big, big] for s in CONTINUOUS)
-    ev_small = evidently[small, None] / bench.ours["normal", small, small]
-    ev_big = evidently[big, None] / bench.ours["normal", big, big]
-    label = f"{rows_label(big)} x 20"
+    b, sm = rows_label(big), rows_label(small)
     print(f"load {os.getloadavg()[0]:.1f} at the end")
-    print(f"RESULT speed: {label} continuous vs a {rows_label(big)} reference, slowest shape "
-          f"({worst}) median {speed:.3f} s (goal {GOAL_SECONDS} s, ratio "
-          f"{speed / GOAL_SECONDS:.2f}); normal {bench.ours['normal', big, big]:.3f} s")
-    print(f"RESULT ks_2samp loop: ours >= {ks_ratio:.0f}x faster on every continuous shape at "
-          f"{rows_label(big)}/{rows_label(big)} (goal {GOAL_KS:.0f}x, ratio "
-          f"{ks_ratio / GOAL_KS:.2f})")
-    print(f"RESULT evidently default preset: {ev_small:.0f}x at {rows_label(small)}, "
-          f"{ev_big:.0f}x at {rows_label(big)} (goal {GOAL_EVIDENTLY:.0f}x, ratio "
-          f"{min(ev_small, ev_big) / GOAL_EVIDENTLY:.2f})")
-    print(f"RESULT memory: peak extra {peak / frame_bytes:.2f}x the frame (goal "
-          f"{GOAL_MEMORY:.0f}x, ratio {peak / frame_bytes / GOAL_MEMORY:.2f})")
+    print(
+        f"RESULT speed: {b} x 20 continuous vs a {b} reference, slowest shape ({worst}) "
+        f"median {speed:.3f} s (goal {GOAL_SECONDS} s, ratio {speed / GOAL_SECONDS:.2f}); "
+        f"normal {bench.ours['normal', big, big]:.3f} s"
+    )
+    ks_small = bench.ks["normal", small, small] / bench.ours["normal", small, small]
+    print(
+        f"RESULT ks_2samp loop: ours >= {ks_ratio:.0f}x faster on every continuous shape at "
+        f"{b}/{b}, {ks_small:.0f}x on normal at {sm}/{sm} (goal {GOAL_KS:.0f}x, ratio "
+        f"{min(ks_ratio, ks_small) / GOAL_KS:.2f})"
+    )
+    print(
+        f"RESULT evidently default preset: {ev_small:.0f}x at {sm}, {ev_big:.0f}x at {b} (goal "
+        f"{GOAL_EVIDENTLY:.0f}x, ratio {min(ev_small, ev_big) / GOAL_EVIDENTLY:.2f})"
+    )
+    print(
+        f"RESULT memory: peak extra {memory:.2f}x the frame (goal {GOAL_MEMORY:.0f}x, "
+        f"ratio {memory / GOAL_MEMORY:.2f})"
+    )
 
 
 if __name__ == "__main__":
