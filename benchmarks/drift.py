@@ -16,7 +16,7 @@ loops: one run); Evidently 0.7 ``Report([DataDriftPreset()]).run(current, refere
 user types it, and with ``method="psi"``, on the normal shape at 100k and 1M rows: one run
 each (the 1M ones take minutes). Prints a table, then one RESULT line per goal.
 
-    .venv/bin/python -m benchmarks.drift            # full run (~8 min, mostly Evidently)
+    .venv/bin/python -m benchmarks.drift            # full run (4-8 min, mostly Evidently)
     .venv/bin/python -m benchmarks.drift --quick    # 10x fewer rows (~1 min)
 """
 

@@ -182,7 +182,7 @@ _SHAPES = {
     "cauchy": lambda rng, n: rng.standard_cauchy(n),
     "pareto": lambda rng, n: rng.pareto(1.1, n),
     "zeros_and_exponential": lambda rng, n: np.where(
-        rng.random(n) < 0.3, 0.0, rng.exponential(size=n)
+        rng.random(n) < 0.1, 0.0, rng.exponential(size=n)
     ),
     "far_from_zero": lambda rng, n: 1e6 + rng.normal(size=n),
     "poisson": lambda rng, n: rng.poisson(4, n).astype(float),

@@ -29,6 +29,7 @@ from retrain_assets.lib.tables import markdown_table
 FORMAT, VERSION = "retrain_assets.drift_profile", 1
 _ARRAYS = ("grid", "grid_le", "grid_lt", "psi_edges", "exact_points", "exact_le")
 _PARALLEL_MIN_ROWS = 50_000  # below this a thread pool costs more than it saves
+_INDEX_MIN_ROWS = 50_000  # below this sorting a column costs less than the grid index
 
 
 @dataclass(frozen=True)
@@ -186,10 +187,12 @@ class ReferenceProfile:
         )
         workers = min(2, os.cpu_count() or 1) if len(current) >= _PARALLEL_MIN_ROWS else 1
         # Binned columns with an index are counted without a sort, split among the workers; the
-        # rest are sorted (exact mode, which needs the sorted values; discrete columns) or hashed
-        # (categoricals). Column views are taken here, in one thread; the workers only read them.
-        scanned = [] if exact else [c for c in self._num if c.index is not None]
-        sort = [c for c in self._num if exact or c.index is None]
+        # rest are sorted (exact mode, which needs the sorted values; small batches; discrete
+        # columns) or hashed (categoricals). Column views are taken here, in one thread; the
+        # workers only read them.
+        sorts = exact or len(current) < _INDEX_MIN_ROWS
+        scanned = [] if sorts else [c for c in self._num if c.index is not None]
+        sort = [c for c in self._num if sorts or c.index is None]
         groups: list[list[Any]] = [g for g in (scanned[w::workers] for w in range(workers)) if g]
         jobs = [
             partial(st.compare_many, g, [st.numbers(current, c.name) for c in g]) for g in groups
