@@ -6,8 +6,9 @@ how many current values are <= p: ``searchsorted(sort(x), points, side="right")`
 positive float64 read as an int64 is monotone in its value, so ``(x - offset)``'s bits shifted
 right map every value to one of ~2¹⁶ ordered cells, uniform within each power of two. A
 ``bincount`` of the cells counts the values between search points; only the values that share a
-cell with a search point (5-20 % on continuous data) are sorted, to place them exactly. The
-results are identical to the sort's (NaN and ±inf included). Design: docs/drift.md.
+cell with a search point (a small share on continuous data) are sorted, to place them exactly.
+The results are identical to the sort's (NaN and ±inf included). Design: docs/drift.md; figures:
+benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations

@@ -309,7 +309,9 @@ class NumericalColumn:
 def compare_many(columns: list[NumericalColumn], values: list[np.ndarray]) -> list[dict[str, Any]]:
     """``NumericalColumn.compare(x, exact=False)`` of each column (whose ``index`` must not be
     None) without a sort: one scan of the rows counts every column (``grid_index.scan``)."""
-    tallies = scan(values, [c.index for c in columns])  # type: ignore[misc]
+    indexes = [c.index for c in columns if c.index is not None]
+    assert len(indexes) == len(columns), "compare_many takes indexed columns only"
+    tallies = scan(values, indexes)
     out = []
     for column, tally, x in zip(columns, tallies, values, strict=True):
         found, m = tally.found()
