@@ -69,7 +69,11 @@ def _rollback(args: argparse.Namespace) -> int:
 
 def _backtest(args: argparse.Namespace) -> int:
     """Replay a landing folder through the real definitions; print the timeline and summary."""
+    import os
     import tempfile
+
+    # MLflow draws a "Downloading artifacts" bar at every model load: hundreds in a replay.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
     from retrain_assets.backtest.replay import load_truth, run_backtest
     from retrain_assets.backtest.report import DayRecord, format_report

@@ -217,6 +217,12 @@ class DriftConfig(_Strict):
     """Rows sampled from each side for the Evidently report (it is slow on large frames)."""
     consecutive: int = Field(2, ge=1)
     """drift_sensor retrains after this many drifted batches in a row (debounce)."""
+    reference_days: int = Field(28, ge=1)
+    """After a drift retraining, drift is judged against the production batches since the
+    shift began (the new regime), at most this many of the newest days, not against the
+    champion's training set, which still mixes in the rows from before the shift."""
+    reference_min_rows: int = Field(500, ge=1)
+    """... when those batches hold at least this many rows; else the training set is used."""
     cooldown_days: int = Field(7, ge=0)
     """... and only when the last retraining is at least this many data days old."""
     sensor_interval_seconds: int = Field(30, ge=1)

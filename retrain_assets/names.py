@@ -73,6 +73,8 @@ EVIDENCE_TAG = "retrain/evidence"
 """The figures behind the reason, as text a person can read on the run page."""
 DATA_DAY_TAG = "retrain/data_day"
 """The data day (partition key) a retraining was decided on; cooldowns count from it."""
+REGIME_START_TAG = "retrain/regime_start"
+"""A drift retraining: the first drifted day of the streak, where the new regime began."""
 LANDING_FILE_TAG = "landing/file"
 LANDING_SHA_TAG = "landing/sha256"
 LANDING_KIND_TAG = "landing/kind"
@@ -81,3 +83,8 @@ RUN_KEY_TAG = "dagster/run_key"
 PARTITION_TAG = "dagster/partition"
 SENSOR_NAME_TAG = "dagster/sensor_name"
 SCHEDULE_NAME_TAG = "dagster/schedule_name"
+
+# Model-version tags in the MLflow registry.
+REFERENCE_SINCE = "reference_since"
+"""The day the regime the version was trained for began (set by a drift retraining, inherited
+by later ones): its drift reference is the production batches since that day."""

@@ -1,18 +1,29 @@
 """Drift: the reference profile (what "normal" looks like, binned once) and each day's drift
 report against it. The statistics live in lib/drift."""
 
+import json
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
 from retrain_assets import names
 from retrain_assets.config import RetrainConfig
 from retrain_assets.lib.files import write_json, write_parquet
-from retrain_assets.monitoring.paths import DRIFT_DIR, PROFILE_DIR, REFERENCE_SAMPLE
+from retrain_assets.monitoring.paths import (
+    DRIFT_DIR,
+    PROFILE_DIR,
+    REFERENCE_SAMPLE,
+    REFERENCE_SOURCE,
+)
 from retrain_assets.resources.dvc import DvcRepository
 from retrain_assets.resources.landing import LandingStore
 from retrain_assets.resources.model_registry import ModelRegistry
+
+if TYPE_CHECKING:  # pandas is imported inside the steps: the code location loads without it
+    import pandas as pd
+
+REGIME_DAY = "_regime_day"  # the batch day of a regime row (not a feature)
 
 
 def drift_settings(cfg: RetrainConfig):  # -> lib.drift.profile.DriftSettings (imported lazily)
@@ -31,39 +42,81 @@ def drift_settings(cfg: RetrainConfig):  # -> lib.drift.profile.DriftSettings (i
     )
 
 
+def regime_batches(cfg: RetrainConfig, store: LandingStore, since: str) -> "pd.DataFrame | None":
+    """The production batches of the regime that began on `since` (its newest
+    `drift.reference_days`), or None when they hold fewer than `drift.reference_min_rows` rows."""
+    import pandas as pd
+
+    days = [d for d in store.batch_days("features") if d >= since][-cfg.drift.reference_days :]
+    frames = [store.read_batch("features", d).assign(**{REGIME_DAY: d}) for d in days]
+    if sum(len(f) for f in frames) < cfg.drift.reference_min_rows:
+        return None
+    return pd.concat(frames, ignore_index=True)
+
+
+def reference_frame(
+    cfg: RetrainConfig, store: LandingStore, dvc: DvcRepository, registry: ModelRegistry
+) -> tuple["pd.DataFrame", dict[str, str]]:
+    """What drift is judged against, and a description of it: the reference set until a champion
+    exists; after a drift retraining, the batches of the new regime; else the champion's
+    training set."""
+    import pandas as pd
+
+    champion = registry.alias_version(names.CHAMPION)
+    if champion is None:
+        return store.read_reference(), {"source": "reference_dataset (no champion yet)"}
+    tags = registry.version_tags(champion)
+    since = tags.get(names.REFERENCE_SINCE)
+    regime = regime_batches(cfg, store, since) if since else None
+    if regime is not None:
+        first, last = regime[REGIME_DAY].min(), regime[REGIME_DAY].max()
+        source = f"batches {first}..{last} (the regime since {since}) of champion v{champion}"
+        return regime, {
+            "source": source,
+            "champion_version": champion,
+            "window": f"{first}..{last}",
+        }
+    md5 = tags.get("dvc_md5", "")
+    source = f"training set of champion v{champion}"
+    return pd.read_parquet(dvc.cached(md5)), {
+        "source": source,
+        "champion_version": champion,
+        "dvc_md5": md5,
+    }
+
+
 def profile_reference(
     cfg: RetrainConfig, store: LandingStore, dvc: DvcRepository, registry: ModelRegistry
 ) -> dg.MaterializeResult:
-    """Profile the champion's training set (the reference set until a champion exists)."""
-    import pandas as pd
-
+    """Profile what drift is judged against (see reference_frame) for the drift engine."""
     from retrain_assets.lib.drift.profile import ReferenceProfile
 
     data = cfg.data
-    champion = registry.alias_version(names.CHAMPION)
-    if champion is None:
-        frame, source, md5 = store.read_reference(), "reference_dataset (no champion yet)", ""
-    else:
-        md5 = registry.version_tags(champion).get("dvc_md5", "")
-        frame = pd.read_parquet(dvc.cached(md5))
-        source = f"training set of champion v{champion}"
+    frame, described = reference_frame(cfg, store, dvc, registry)
     profile = ReferenceProfile.fit(
         frame, data.numerical_features, data.categorical_features, drift_settings(cfg)
     )
     profile.save(store.path_for(*PROFILE_DIR))
+    write_json(described, store.path_for(*PROFILE_DIR, REFERENCE_SOURCE))
     sample = frame[data.features].sample(
         n=min(len(frame), cfg.drift.report_max_rows), random_state=0
     )
     write_parquet(sample, store.path_for(*REFERENCE_SAMPLE))
     return dg.MaterializeResult(
         metadata={
-            "source": source,
-            "champion_version": champion or "none",
-            "dvc_md5": md5,
+            "source": described["source"],
+            "champion_version": described.get("champion_version", "none"),
+            "dvc_md5": described.get("dvc_md5", ""),
             "dagster/row_count": len(frame),
             "columns": len(data.features),
         }
     )
+
+
+def reference_source(store: LandingStore) -> str:
+    """How the current profile was built, as profile_reference described it."""
+    path = store.path_for(*PROFILE_DIR, REFERENCE_SOURCE)
+    return json.loads(path.read_text())["source"] if path.is_file() else "unknown reference"
 
 
 def evidently_html(cfg: RetrainConfig, store: LandingStore, batch, day: str) -> str:
@@ -93,13 +146,16 @@ def report_drift(
 
     batch = store.read_batch("features", day)
     result = ReferenceProfile.load(store.path_for(*PROFILE_DIR)).compare(batch)
+    reference = reference_source(store)
+    evidence = result.evidence()
     summary: dict[str, Any] = {
         "day": day,
         "drifted": bool(result.drifted),
         "share_drifted": float(result.share_drifted),
         "max_psi": float(result.max_psi),
         "drifted_columns": list(result.drifted_columns),
-        "evidence": result.evidence(),
+        "evidence": f"{evidence} (vs {reference})" if evidence else "",
+        "reference": reference,
     }
     write_json(summary, store.path_for(*DRIFT_DIR, f"{day}.json"))
     drifted_columns = ", ".join(result.drifted_columns) or "none"
@@ -109,6 +165,7 @@ def report_drift(
         "max_psi": summary["max_psi"],
         "drifted_columns": drifted_columns,
         "evidence": summary["evidence"] or "none",
+        "reference": reference,
         "columns": dg.MetadataValue.md(result.to_markdown()),
         "dagster/row_count": len(batch),
     }

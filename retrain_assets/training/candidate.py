@@ -23,6 +23,14 @@ if TYPE_CHECKING:  # pandas is imported inside the steps: the code location load
     import pandas as pd
 
 
+def load_champion(registry: ModelRegistry) -> tuple[str | None, Any, dict[str, str]]:
+    """The champion's version, fitted pipeline and registry tags (None, None, {} without one)."""
+    champion = registry.alias_version(names.CHAMPION)
+    if champion is None:
+        return None, None, {}
+    return champion, registry.load(champion), registry.version_tags(champion)
+
+
 def fit_candidate(cfg: RetrainConfig, rows: pd.DataFrame, strategy: str, champion_model: Any):
     from retrain_assets.lib.training import fitting
 
@@ -87,6 +95,13 @@ def record_verdicts(
     return passed
 
 
+def regime_tags(run_tags: Mapping[str, str], champion_tags: Mapping[str, str]) -> dict[str, str]:
+    """The regime the candidate is trained for: where a drift retraining's shift began, else the
+    champion's (a later retraining stays in the same regime until the next shift)."""
+    since = run_tags.get(names.REGIME_START_TAG) or champion_tags.get(names.REFERENCE_SINCE)
+    return {names.REFERENCE_SINCE: since} if since else {}
+
+
 def register(
     cfg: RetrainConfig,
     context: dg.AssetExecutionContext,
@@ -94,6 +109,7 @@ def register(
     fit: Any,
     test: pd.DataFrame,
     reason: str,
+    extra_tags: dict[str, str],
 ) -> Any:
     """Log the fitted pipeline to this cycle's MLflow run and register it (tags written with it)."""
     from retrain_assets.lib.release import model_store
@@ -109,6 +125,7 @@ def register(
             "retrain_reason": reason,
             "strategy": training_dataset["strategy"],
             "data_until": training_dataset["data_until"],
+            **extra_tags,
         },
     )
 
@@ -155,13 +172,13 @@ def train_candidate(
     with mlflow_errors(cfg.tracking_uri):
         rows = pd.read_parquet(training_dataset["path"])
         strategy = training_dataset["strategy"]
-        champion = registry.alias_version(names.CHAMPION)
-        champion_model = registry.load(champion) if champion else None
+        champion, champion_model, champion_tags = load_champion(registry)
         fit = fit_candidate(cfg, rows, strategy, champion_model)
         test = rows[rows[fitting.SPLIT] == "test"]
         champion_auc = champion_test_auc(cfg, champion_model, test)
         reason = log_cycle(cfg, mlflow, context.run.tags)
-        logged = register(cfg, context, training_dataset, fit, test, reason)
+        regime = regime_tags(context.run.tags, champion_tags)
+        logged = register(cfg, context, training_dataset, fit, test, reason, regime)
         results = judge(cfg, fit, champion_auc, logged.model_uri, test)
         passed = record_verdicts(registry, logged.version, results, champion, champion_auc)
         latency = results[1].value

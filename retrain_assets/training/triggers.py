@@ -25,16 +25,13 @@ if TYPE_CHECKING:  # the type define_asset_job returns (not exported by dagster)
 KEEP_DAYS = 60  # drift verdicts kept in the cursor: enough for any streak, bounded in size
 
 
-def retrain_request(key: str, reason: str, evidence: str, day: str) -> dg.RunRequest:
-    return dg.RunRequest(
-        run_key=key,
-        job_name=names.RETRAIN_JOB,
-        tags={
-            names.REASON_TAG: reason,
-            names.EVIDENCE_TAG: evidence[:1000],
-            names.DATA_DAY_TAG: day,
-        },
-    )
+def retrain_request(
+    key: str, reason: str, evidence: str, day: str, regime_start: str | None = None
+) -> dg.RunRequest:
+    tags = {names.REASON_TAG: reason, names.EVIDENCE_TAG: evidence[:1000], names.DATA_DAY_TAG: day}
+    if regime_start is not None:
+        tags[names.REGIME_START_TAG] = regime_start
+    return dg.RunRequest(run_key=key, job_name=names.RETRAIN_JOB, tags=tags)
 
 
 def held_back(day: str, last: str | None, cooldown: int, shadow: str | None) -> str | None:
@@ -87,7 +84,7 @@ def evaluate_drift(context: dg.SensorEvaluationContext, need: int, cooldown: int
             context.log.info(f"drift on {day}: {held}")
             continue
         evidence = f"{days[day][1]} on {day}; {need} drifted batches in a row ({streak[0]}..{day})"
-        requests.append(retrain_request(f"drift@{day}", "drift", evidence, day))
+        requests.append(retrain_request(f"drift@{day}", "drift", evidence, day, streak[0]))
         last = day
     state["days"] = {d: days[d] for d in sorted(days)[-KEEP_DAYS:]}
     context.update_cursor(json.dumps(state))
