@@ -47,6 +47,17 @@ SMALL = sim.SimulationSpec(
     reference_rows=2000,
 )
 
+HISTORY_COLUMNS = [
+    "day",
+    "live_auc",
+    "champion_version",
+    "drift_share",
+    "retrain_reasons",
+    "promoted_to",
+    "rolled_back_to",
+]
+"""model_history's table columns, as a reader of the asset's metadata expects them."""
+
 
 @dataclass
 class Project:

@@ -15,19 +15,18 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from tests.conftest import FAST, SMALL, START, Project, failure_message, make_project
+from tests.conftest import (
+    FAST,
+    HISTORY_COLUMNS,
+    SMALL,
+    START,
+    Project,
+    failure_message,
+    make_project,
+)
 
 DAYS = 14
 DROP_DAY = 8  # days 0-7 at ~0.80, days 8-13 at ~0.66
-COLUMNS = [
-    "day",
-    "live_auc",
-    "champion_version",
-    "drift_share",
-    "retrain_reasons",
-    "promoted_to",
-    "rolled_back_to",
-]
 
 
 def _day(i: int) -> str:
@@ -86,7 +85,7 @@ def test_model_history_names_the_day_live_auc_began_to_fall(tmp_path: Path, inst
     assert meta["auc_after"] == pytest.approx(0.66, abs=0.001)
     assert meta["days"] == DAYS
     header, rows = _table(meta["history"])
-    assert header == COLUMNS
+    assert header == HISTORY_COLUMNS
     assert rows == [[_day(i), f"{auc:.3f}", "1", "", "", "", ""] for i, auc in enumerate(aucs)]
     assert Path(meta["chart"]).read_bytes().startswith(b"\x89PNG")
 

@@ -19,19 +19,19 @@ import pytest
 from mlflow import MlflowClient
 
 from retrain_assets import cli
-from tests.conftest import FAST, SMALL, START, Loop, Project, failure_message, make_project
+from tests.conftest import (
+    FAST,
+    HISTORY_COLUMNS,
+    SMALL,
+    START,
+    Loop,
+    Project,
+    failure_message,
+    make_project,
+)
 
 BOOT = ("landing_sensor", "bootstrap_sensor")
 MODEL = "car_loan"
-COLUMNS = [
-    "day",
-    "live_auc",
-    "champion_version",
-    "drift_share",
-    "retrain_reasons",
-    "promoted_to",
-    "rolled_back_to",
-]
 
 
 def _day(i: int) -> str:
@@ -138,7 +138,7 @@ def test_rollback_cli_moves_the_champion_back_and_records_who_and_why(
     _, drift = _latest(instance, "drift_report")
     assert history["days"] == 2 and history["retraining_cycles"] == 2
     header, rows = _table(history["history"])
-    assert header == COLUMNS
+    assert header == HISTORY_COLUMNS
     assert rows == [
         [_day(-1), "", "", "", "bootstrap", "", ""],  # decided the day before the first
         [_day(0), "", "", f"{drift['share_drifted']:.3f}", "", "2", "1"],
