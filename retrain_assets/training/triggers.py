@@ -67,6 +67,7 @@ def evaluate_drift(context: dg.SensorEvaluationContext, need: int, cooldown: int
     state = json.loads(context.cursor) if context.cursor else {"after": None, "days": {}}
     days: dict[str, list] = state["days"]
     requests: list[dg.RunRequest] = []
+    held: list[str] = []
     last = last_retrain_day(context.instance)
     shadow = challenger_in_shadow(context.instance)
     for storage_id, day, meta in new_materializations(
@@ -79,22 +80,26 @@ def evaluate_drift(context: dg.SensorEvaluationContext, need: int, cooldown: int
         streak = sorted(d for d in days if d <= day)[-need:]
         if len(streak) < need or not all(days[d][0] for d in streak):
             continue
-        held = held_back(day, last, cooldown, shadow)
-        if held:
-            context.log.info(f"drift on {day}: {held}")
+        why = held_back(day, last, cooldown, shadow)
+        if why:
+            held.append(f"drift on {day} held back: {why}")
+            context.log.info(held[-1])
             continue
         evidence = f"{days[day][1]} on {day}; {need} drifted batches in a row ({streak[0]}..{day})"
         requests.append(retrain_request(f"drift@{day}", "drift", evidence, day, streak[0]))
         last = day
     state["days"] = {d: days[d] for d in sorted(days)[-KEEP_DAYS:]}
     context.update_cursor(json.dumps(state))
-    return requests or dg.SkipReason("no retrain-worthy drift in new drift reports")
+    return requests or dg.SkipReason(
+        "; ".join(held) or "no retrain-worthy drift in new drift reports"
+    )
 
 
 def evaluate_performance(context: dg.SensorEvaluationContext, cooldown: int):
     """Retrain on a degraded live AUC (reason performance) or concept drift (reason concept)."""
     after = int(context.cursor) if context.cursor else None
     requests: list[dg.RunRequest] = []
+    held: list[str] = []
     last = last_retrain_day(context.instance)
     shadow = challenger_in_shadow(context.instance)
     for storage_id, day, meta in new_materializations(
@@ -103,9 +108,10 @@ def evaluate_performance(context: dg.SensorEvaluationContext, cooldown: int):
         after = storage_id
         if day is None or not (meta.get("degraded") or meta.get("concept_drift")):
             continue
-        held = held_back(day, last, cooldown, shadow)
-        if held:
-            context.log.info(f"degradation on {day}: {held}")
+        why = held_back(day, last, cooldown, shadow)
+        if why:
+            held.append(f"degradation on {day} held back: {why}")
+            context.log.info(held[-1])
             continue
         reason = "concept" if meta.get("concept_drift") else "performance"
         evidence = f"{meta.get('reason', '')} on {day}"
@@ -113,7 +119,7 @@ def evaluate_performance(context: dg.SensorEvaluationContext, cooldown: int):
         last = day
     if after is not None:
         context.update_cursor(str(after))
-    return requests or dg.SkipReason("no degradation in new performance reports")
+    return requests or dg.SkipReason("; ".join(held) or "no degradation in new performance reports")
 
 
 def evaluate_schedule(context: dg.ScheduleEvaluationContext, limit: int):

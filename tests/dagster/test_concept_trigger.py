@@ -51,9 +51,12 @@ def _reports(instance: dg.DagsterInstance) -> dict[str, dict]:
     return out
 
 
-def _tick(project: Project, instance, cursor: str | None):
-    """One performance_sensor tick: (its run requests, the cursor to carry on with)."""
+def _tick(project: Project, instance, cursor: str | None, skipped: list | None = None):
+    """One performance_sensor tick: (its run requests, the cursor to carry on with); its skip
+    message is appended to `skipped` when given."""
     result = tick(project, instance, "performance_sensor", cursor)
+    if skipped is not None:
+        skipped.append(result.skip_message)
     return list(result.run_requests or []), result.cursor or cursor
 
 
@@ -150,8 +153,14 @@ def test_degradation_requests_a_performance_retrain_then_cooldown_and_canary_hol
     project.land_until(_day(3))
     loop.settle(("landing_sensor",))
     assert _reports(instance)[_day(3)]["degraded"]
-    requests, cursor = _tick(project, instance, cursor)
+    skipped: list = []
+    requests, cursor = _tick(project, instance, cursor, skipped)
     assert requests == []
+    # The decision not to retrain is visible on the tick, with its reason.
+    assert skipped == [
+        f"degradation on {_day(3)} held back: within the 2-day cooldown after the retraining "
+        f"of {_day(2)}"
+    ]
 
     # Day 4: degraded, the cooldown is over, but the challenger is still in its canary.
     project.land_until(_day(4))
@@ -159,8 +168,11 @@ def test_degradation_requests_a_performance_retrain_then_cooldown_and_canary_hol
     day4 = _reports(instance)[_day(4)]
     assert day4["degraded"] and day4["champion_version"] == "1"
     assert day4["challenger_version"] == challenger and day4["challenger_labelled_rows"] == 300
-    requests, cursor = _tick(project, instance, cursor)
+    requests, cursor = _tick(project, instance, cursor, skipped)
     assert requests == []
+    assert skipped[-1] == (
+        f"degradation on {_day(4)} held back: challenger v{challenger} is still in its canary"
+    )
 
     # The canary judges the challenger (300 labelled shadow rows). The same reports, read again
     # from the start, now ask for a retraining on day 4 (it was held by the canary alone), and

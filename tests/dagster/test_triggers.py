@@ -61,6 +61,8 @@ def test_drift_is_debounced_explained_and_cooled_down(tmp_path: Path, instance) 
     assert tags["retrain/data_day"] == _day(6)
     assert "2 drifted batches in a row" in tags["retrain/evidence"]
     assert "psi(" in tags["retrain/evidence"] or "ks(" in tags["retrain/evidence"]
+    assert "(vs training set of champion v1)" in tags["retrain/evidence"]  # what it compared to
+    assert tags["retrain/regime_start"] == _day(5)  # where the streak, the new regime, began
     assert all(r.success for r in loop.retrains())
 
 
