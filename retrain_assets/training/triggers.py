@@ -34,18 +34,10 @@ def retrain_request(
     return dg.RunRequest(run_key=key, job_name=names.RETRAIN_JOB, tags=tags)
 
 
-def held_back(
-    day: str, last: str | None, cooldown: int, shadow: str | None, since: str | None = None
-) -> str | None:
+def held_back(day: str, last: str | None, cooldown: int, shadow: str | None) -> str | None:
     """Why a soft trigger must not retrain on `day` (None when it may): within the cooldown of the
-    last retraining (at most one per data day), or a challenger still in its canary.
-
-    `since` is where the change behind the trigger began: a retraining decided before it could
-    not have answered it, so its cooldown does not hold this one back."""
-    if last is not None and last == day:
-        return f"a retraining was already decided on {day}"
-    predates = since is not None and last is not None and last < since
-    if last is not None and not predates and days_between(last, day) < max(cooldown, 1):
+    last retraining (at most one per data day), or a challenger still in its canary."""
+    if last is not None and days_between(last, day) < max(cooldown, 1):
         return f"within the {cooldown}-day cooldown after the retraining of {last}"
     if shadow is not None:
         return f"challenger v{shadow} is still in its canary"
@@ -70,16 +62,6 @@ def evaluate_bootstrap(context: dg.SensorEvaluationContext, day_before_start: st
     )
 
 
-def drifted_since(days: dict[str, list], day: str) -> str:
-    """The first day of the unbroken run of drifted reports that ends on `day`."""
-    start = day
-    for earlier in sorted((d for d in days if d <= day), reverse=True):
-        if not days[earlier][0]:
-            break
-        start = earlier
-    return start
-
-
 def evaluate_drift(context: dg.SensorEvaluationContext, need: int, cooldown: int):
     """Retrain after `need` drifted batches in a row; the cursor keeps recent verdicts by day."""
     state = json.loads(context.cursor) if context.cursor else {"after": None, "days": {}}
@@ -98,15 +80,13 @@ def evaluate_drift(context: dg.SensorEvaluationContext, need: int, cooldown: int
         streak = sorted(d for d in days if d <= day)[-need:]
         if len(streak) < need or not all(days[d][0] for d in streak):
             continue
-        since = drifted_since(days, day)
-        why = held_back(day, last, cooldown, shadow, since)
+        why = held_back(day, last, cooldown, shadow)
         if why:
             held.append(f"drift on {day} held back: {why}")
             context.log.info(held[-1])
             continue
-        run = sum(1 for d in days if since <= d <= day)
-        evidence = f"{days[day][1]} on {day}; {run} drifted batches in a row ({since}..{day})"
-        requests.append(retrain_request(f"drift@{day}", "drift", evidence, day, since))
+        evidence = f"{days[day][1]} on {day}; {need} drifted batches in a row ({streak[0]}..{day})"
+        requests.append(retrain_request(f"drift@{day}", "drift", evidence, day, streak[0]))
         last = day
     state["days"] = {d: days[d] for d in sorted(days)[-KEEP_DAYS:]}
     context.update_cursor(json.dumps(state))

@@ -194,26 +194,3 @@ def test_weekly_schedule_holds_back_while_a_challenger_awaits_its_canary(
     held = evaluate()
     assert not held.run_requests
     assert held.skip_message == "challenger v2 is still in its canary"
-
-
-def test_a_retraining_before_the_shift_does_not_cool_down_the_response(
-    tmp_path: Path, instance
-) -> None:
-    # The bootstrap champion is decided on 2023-12-31; the shift begins on day 2 (2024-01-03), 3
-    # data days later, well within the 7-day cooldown. That retraining could not have answered a
-    # shift that had not begun, so the drift retraining comes on the second drifted batch.
-    project = make_project(
-        tmp_path, NO_DRIFT, {**FAST, "drift": {**FAST["drift"], "cooldown_days": 7}}
-    )
-    features = project.landing / "features"
-    for i in range(2, 9):
-        _shift(features / f"{_day(i)}.parquet")
-    loop = Loop(project, instance)
-    loop.settle(DRIFT_SENSORS)
-    retrains = loop.retrains()
-    assert [r.dagster_run.tags["retrain/reason"] for r in retrains] == ["bootstrap", "drift"]
-    tags = retrains[1].dagster_run.tags
-    assert tags["retrain/data_day"] == _day(3)  # detection delay: 2 batches
-    assert tags["retrain/regime_start"] == _day(2)
-    # The shift goes on, but it began before that retraining: its cooldown holds the rest.
-    assert all(r.success for r in retrains)
