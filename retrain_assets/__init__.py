@@ -1,0 +1,1 @@
+"""retrain_assets: automatic model retraining as a Dagster code location (docs/architecture.md)."""

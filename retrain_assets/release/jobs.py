@@ -9,14 +9,13 @@ import dagster as dg
 from retrain_assets import names
 from retrain_assets.run_config import rollback_run_config
 
-# Champion changes run one at a time with retrainings: they carry the queue's limited tag.
-AFTER_A_CHANGE = (names.PROMOTED_MODEL, names.REFERENCE_PROFILE, names.MODEL_HISTORY)
-
-
 if TYPE_CHECKING:  # the type define_asset_job returns (not exported by dagster)
     from dagster._core.definitions.unresolved_asset_job_definition import (
         UnresolvedAssetJobDefinition as AssetJob,
     )
+
+AFTER_A_CHANGE = (names.PROMOTED_MODEL, names.REFERENCE_PROFILE, names.MODEL_HISTORY)
+"""What follows any move of the champion: the alias, the new reference, the history."""
 
 
 def build_release_jobs() -> list[AssetJob]:
@@ -25,6 +24,7 @@ def build_release_jobs() -> list[AssetJob]:
         selection=dg.AssetSelection.assets(names.CANARY_EVALUATION, *AFTER_A_CHANGE),
         description="The challenger against the champion on live labelled rows; promotion when "
         "it is not inferior, and the new champion's reference profile.",
+        # Champion changes run one at a time with retrainings: the queue limits this tag.
         tags={names.REASON_TAG: "canary"},
         executor_def=dg.in_process_executor,
     )
