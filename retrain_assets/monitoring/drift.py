@@ -198,9 +198,10 @@ def build_drift_assets(
     def reference_profile(
         store: LandingStore, dvc: DvcRepository, registry: ModelRegistry
     ) -> dg.MaterializeResult:
-        """What "normal" looks like: the champion's training set, binned once for the drift engine.
+        """What "normal" looks like, binned once for the drift engine: the champion's training
+        set, or, after a drift retraining, the production batches since the shift began.
 
-        Built from the reference set until a champion exists; rebuilt by every retraining run."""
+        Built from the reference set until a champion exists; rebuilt when the champion moves."""
         return profile_reference(cfg, store, dvc, registry)
 
     drift_check = dg.AssetCheckSpec(
