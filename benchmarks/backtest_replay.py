@@ -111,7 +111,7 @@ def main() -> None:
         cpu: list[float] = []
         rss: list[float] = []
 
-        def progress(record: DayRecord) -> None:
+        def progress(record: DayRecord, done: int, total: int) -> None:
             stamps.append(time.perf_counter())
             cpu.append(time.process_time())
             rss.append(_rss_mb())

@@ -82,7 +82,7 @@ def _backtest(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     truth = load_truth(args.truth, cfg)
 
-    def progress(record: DayRecord) -> None:
+    def progress(record: DayRecord, done: int, total: int) -> None:
         if not args.quiet:
             row = record.to_row()
             print(

@@ -225,6 +225,9 @@ class DriftConfig(_Strict):
     """... when those batches hold at least this many rows; else the training set is used."""
     cooldown_days: int = Field(7, ge=0)
     """... and only when the last retraining is at least this many data days old."""
+    retrain: bool = True
+    """Whether drift_sensor starts retrainings at all; off, drift is still measured and reported
+    (a policy of schedule-only retraining, e.g. in `backtest --compare`)."""
     sensor_interval_seconds: int = Field(30, ge=1)
     """How often drift_sensor evaluates."""
 
@@ -253,6 +256,9 @@ class PerformanceConfig(_Strict):
     """Predictions are searched this many days back for a label's id."""
     cooldown_days: int = Field(3, ge=0)
     """performance_sensor waits this many data days after the last retraining."""
+    retrain: bool = True
+    """Whether performance_sensor starts retrainings at all; off, degradation and concept drift
+    are still measured and reported."""
     sensor_interval_seconds: int = Field(30, ge=1)
     """How often performance_sensor evaluates."""
 

@@ -222,6 +222,7 @@ class _Observer:
             if job == names.RETRAIN_JOB:
                 rec.reasons.append(result.dagster_run.tags.get(names.REASON_TAG, "manual"))
                 rec.gates.append(_gates(result))
+                rec.train_seconds += _step_seconds(result)
             elif job == names.CANARY_JOB:
                 rec.canary.append(_decision(result))
             elif job == names.ROLLBACK_JOB:
@@ -377,14 +378,15 @@ def run_backtest(
     last_days: int = 7,
     html: bool = False,
     log_level: str | None = "WARNING",
-    progress: Callable[[DayRecord], None] | None = None,
+    progress: Callable[[DayRecord, int, int], None] | None = None,
     day_seconds: list[dict[str, float]] | None = None,
 ) -> dict[str, Any]:
     """Replay `cfg`'s landing folder under `out` (which must be empty or absent), every calendar
     day from the first data day to the last, as the daemon would live; the report:
     ``{"summary": {...}, "timeline": [...], "timing": {...}}``. ``day_seconds``, if given, gets
     the replay's running totals (sensors, runs, steps) appended after each day, so a caller can
-    see which part of a day's cost grows with history."""
+    see which part of a day's cost grows with history. ``progress``, if given, is called after
+    each timeline row with the row, the calendar days replayed so far and their total."""
     out = Path(out).resolve()
     days, by_day = _replay_days(cfg, date_from, date_to)
     data_days = set(days)
@@ -398,7 +400,8 @@ def run_backtest(
         replay = Replay(defs, instance, log_level=log_level)
         observer = _Observer(instance, bt)
         records = [_first_champion(replay, observer, bt, out)]
-        for day in _calendar(days[0], days[-1]):
+        calendar = _calendar(days[0], days[-1])
+        for done, day in enumerate(calendar, start=1):
             files = by_day.get(day, []) if day in data_days else []
             results = _replay_day(replay, bt, day, files)
             if not files and not results:
@@ -408,7 +411,7 @@ def run_backtest(
             if day_seconds is not None:
                 day_seconds.append(dict(replay.seconds))
             if progress is not None:
-                progress(record)
+                progress(record, done, len(calendar))
         final, baseline, auc_days, auc_rows = _final_aucs(bt, last_days)
     total = time.perf_counter() - began
     summary = summarize(
@@ -419,14 +422,19 @@ def run_backtest(
         auc_days=auc_days,
         auc_rows=auc_rows,
     )
-    timing = {
-        "total_seconds": round(total, 2),
-        "sensor_seconds": round(replay.seconds["sensors"], 2),
-        "run_seconds": round(replay.seconds["runs"], 2),
-        "step_seconds": round(replay.seconds["steps"], 2),
-        "seconds_per_day": round(total / len(days), 3),
-    }
+    timing = _timing(replay.seconds, total, len(days))
     return {"summary": summary, "timeline": [r.to_row() for r in records], "timing": timing}
+
+
+def _timing(seconds: dict[str, float], total: float, data_days: int) -> dict[str, float]:
+    """Where the replay's time went: sensor ticks, runs, and the steps inside the runs."""
+    return {
+        "total_seconds": round(total, 2),
+        "sensor_seconds": round(seconds["sensors"], 2),
+        "run_seconds": round(seconds["runs"], 2),
+        "step_seconds": round(seconds["steps"], 2),
+        "seconds_per_day": round(total / data_days, 3),
+    }
 
 
 def load_truth(path: Path | None, cfg: RetrainConfig) -> dict[str, Any] | None:

@@ -34,6 +34,8 @@ class DayRecord:
     canary: list[str] = field(default_factory=list)
     champion_version: str | None = None
     runs: int = 0
+    train_seconds: float = 0.0
+    """Seconds inside the retraining runs' steps that day (training, gates, registration)."""
 
     def to_row(self) -> dict[str, Any]:
         """The machine-readable timeline row (null where a figure does not exist)."""
@@ -47,6 +49,7 @@ class DayRecord:
             "canary": ", ".join(self.canary) or None,
             "champion_version": self.champion_version,
             "runs": self.runs,
+            "train_seconds": round(self.train_seconds, 2),
         }
 
 

@@ -34,9 +34,14 @@ def retrain_request(
     return dg.RunRequest(run_key=key, job_name=names.RETRAIN_JOB, tags=tags)
 
 
-def held_back(day: str, last: str | None, cooldown: int, shadow: str | None) -> str | None:
-    """Why a soft trigger must not retrain on `day` (None when it may): within the cooldown of the
-    last retraining (at most one per data day), or a challenger still in its canary."""
+def held_back(
+    day: str, last: str | None, cooldown: int, shadow: str | None, off: str | None = None
+) -> str | None:
+    """Why a soft trigger must not retrain on `day` (None when it may): the trigger is switched
+    off (`off` names the key), within the cooldown of the last retraining (at most one per data
+    day), or a challenger still in its canary."""
+    if off is not None:
+        return f"{off} is false"
     if last is not None and days_between(last, day) < max(cooldown, 1):
         return f"within the {cooldown}-day cooldown after the retraining of {last}"
     if shadow is not None:
@@ -62,7 +67,9 @@ def evaluate_bootstrap(context: dg.SensorEvaluationContext, day_before_start: st
     )
 
 
-def evaluate_drift(context: dg.SensorEvaluationContext, need: int, cooldown: int):
+def evaluate_drift(
+    context: dg.SensorEvaluationContext, need: int, cooldown: int, enabled: bool = True
+):
     """Retrain after `need` drifted batches in a row; the cursor keeps recent verdicts by day."""
     state = json.loads(context.cursor) if context.cursor else {"after": None, "days": {}}
     days: dict[str, list] = state["days"]
@@ -80,7 +87,7 @@ def evaluate_drift(context: dg.SensorEvaluationContext, need: int, cooldown: int
         streak = sorted(d for d in days if d <= day)[-need:]
         if len(streak) < need or not all(days[d][0] for d in streak):
             continue
-        why = held_back(day, last, cooldown, shadow)
+        why = held_back(day, last, cooldown, shadow, None if enabled else "drift.retrain")
         if why:
             held.append(f"drift on {day} held back: {why}")
             context.log.info(held[-1])
@@ -95,7 +102,7 @@ def evaluate_drift(context: dg.SensorEvaluationContext, need: int, cooldown: int
     )
 
 
-def evaluate_performance(context: dg.SensorEvaluationContext, cooldown: int):
+def evaluate_performance(context: dg.SensorEvaluationContext, cooldown: int, enabled: bool = True):
     """Retrain on a degraded live AUC (reason performance) or concept drift (reason concept)."""
     after = int(context.cursor) if context.cursor else None
     requests: list[dg.RunRequest] = []
@@ -108,7 +115,7 @@ def evaluate_performance(context: dg.SensorEvaluationContext, cooldown: int):
         after = storage_id
         if day is None or not (meta.get("degraded") or meta.get("concept_drift")):
             continue
-        why = held_back(day, last, cooldown, shadow)
+        why = held_back(day, last, cooldown, shadow, None if enabled else "performance.retrain")
         if why:
             held.append(f"degradation on {day} held back: {why}")
             context.log.info(held[-1])
@@ -176,7 +183,7 @@ def build_triggers(
         f"{drift_cooldown} data days.",
     )
     def drift_sensor(context: dg.SensorEvaluationContext):
-        return evaluate_drift(context, need, drift_cooldown)
+        return evaluate_drift(context, need, drift_cooldown, cfg.drift.retrain)
 
     @dg.sensor(
         name=names.PERFORMANCE_SENSOR,
@@ -187,7 +194,7 @@ def build_triggers(
         f"(at most one retraining per data day, {perf_cooldown} data days apart).",
     )
     def performance_sensor(context: dg.SensorEvaluationContext):
-        return evaluate_performance(context, perf_cooldown)
+        return evaluate_performance(context, perf_cooldown, cfg.performance.retrain)
 
     @dg.schedule(
         name=names.WEEKLY_SCHEDULE,
