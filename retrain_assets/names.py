@@ -75,6 +75,10 @@ DATA_DAY_TAG = "retrain/data_day"
 """The data day (partition key) a retraining was decided on; cooldowns count from it."""
 REGIME_START_TAG = "retrain/regime_start"
 """A drift retraining: the first drifted day of the streak, where the new regime began."""
+GATES_TAG = "retrain/gates"
+"""Set to `failed` on a retraining run whose data or model gate failed: a decision, not an
+error, so it counts for cooldowns and the schedule like a retraining that passed (a run that
+failed any other way does not, and is retried)."""
 LANDING_FILE_TAG = "landing/file"
 LANDING_SHA_TAG = "landing/sha256"
 LANDING_KIND_TAG = "landing/kind"

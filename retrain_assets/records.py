@@ -3,7 +3,7 @@ materialisations since a cursor (never the whole history), the last retraining's
 whether a challenger is still in its canary.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import dagster as dg
 
@@ -17,7 +17,8 @@ IN_FLIGHT = [
     dg.DagsterRunStatus.STARTED,
 ]
 LIVE_STATUSES = [*IN_FLIGHT, dg.DagsterRunStatus.SUCCESS]
-"""Runs that count as a retraining for cooldowns: queued, running or succeeded."""
+"""Runs that count as a retraining for cooldowns: queued, running or succeeded (and failed runs
+tagged as stopped by a gate)."""
 
 
 def new_materializations(
@@ -44,20 +45,46 @@ def new_materializations(
 
 
 def last_retrain_day(instance: dg.DagsterInstance) -> str | None:
-    """The newest data day of a retraining run that is queued, running or succeeded."""
-    records = instance.get_run_records(
-        filters=dg.RunsFilter(job_name=names.RETRAIN_JOB, statuses=LIVE_STATUSES), limit=20
+    """The newest data day of a retraining run that is queued, running or succeeded, or that a
+    gate stopped (its candidate was judged and rejected: retrying the next day would judge
+    nearly the same rows again). A run that failed any other way does not count."""
+    live = dg.RunsFilter(job_name=names.RETRAIN_JOB, statuses=LIVE_STATUSES)
+    gated = dg.RunsFilter(
+        job_name=names.RETRAIN_JOB,
+        statuses=[dg.DagsterRunStatus.FAILURE],
+        tags={names.GATES_TAG: GATE_FAILED},
     )
+    records = [
+        *instance.get_run_records(filters=live, limit=20),
+        *instance.get_run_records(filters=gated, limit=20),
+    ]
     days = [r.dagster_run.tags.get(names.DATA_DAY_TAG) for r in records]
     known = [d for d in days if d]
     return max(known) if known else None
 
 
-def challenger_in_shadow(instance: dg.DagsterInstance) -> str | None:
+GATE_FAILED = "failed"
+
+
+def tag_failed_gates(
+    context: dg.AssetExecutionContext, items: Iterable[dg.Output | dg.AssetCheckResult]
+) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    """Pass an asset's outputs through; tag the run `retrain/gates=failed` when a check fails."""
+    for item in items:
+        if isinstance(item, dg.AssetCheckResult) and not item.passed:
+            context.instance.add_run_tags(context.run_id, {names.GATES_TAG: GATE_FAILED})
+        yield item
+
+
+def challenger_in_shadow(
+    instance: dg.DagsterInstance, decided_after: str | None = None
+) -> str | None:
     """The version of a gated challenger still waiting for its canary, if any.
 
     While one is in shadow, soft triggers and the schedule wait: a new retraining would replace it
-    before it ever collected enough labelled rows to be judged."""
+    before it ever collected enough labelled rows to be judged. With `decided_after` (the first
+    day of a change a trigger answers), a challenger whose retraining was decided on or before
+    that day does not count: it was trained before the change and cannot answer it."""
     latest = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey(names.CANDIDATE_MODEL)), limit=1
     ).records
@@ -66,6 +93,11 @@ def challenger_in_shadow(instance: dg.DagsterInstance) -> str | None:
     meta = latest[0].asset_materialization.metadata
     if not (meta.get("challenger") and meta["challenger"].value):
         return None
+    if decided_after is not None:
+        run = instance.get_run_by_id(latest[0].run_id)
+        decided = run.tags.get(names.DATA_DAY_TAG) if run is not None else None
+        if decided is not None and decided <= decided_after:
+            return None
     version = str(meta["model_version"].value)
     judged = instance.fetch_materializations(
         dg.AssetRecordsFilter(

@@ -11,6 +11,7 @@ import dagster as dg
 
 from retrain_assets import names
 from retrain_assets.config import RetrainConfig
+from retrain_assets.records import tag_failed_gates
 from retrain_assets.resources.dvc import DvcRepository
 from retrain_assets.resources.landing import LandingStore
 from retrain_assets.resources.mlflow import MlflowTracking, retry_policy
@@ -65,6 +66,7 @@ def build_training_assets(cfg: RetrainConfig) -> list[dg.AssetsDefinition]:
         check_specs=[data_gate_spec(cfg)],
     )
     def training_dataset(
+        context: dg.AssetExecutionContext,
         config: TrainingRunConfig,
         store: LandingStore,
         dvc: DvcRepository,
@@ -75,7 +77,9 @@ def build_training_assets(cfg: RetrainConfig) -> list[dg.AssetsDefinition]:
         training strategy) and its time-ordered test set, versioned with DVC.
 
         Rebuilt at the start of every retraining run."""
-        yield from build_training_set(cfg, config, store, dvc, mlflow, registry)
+        yield from tag_failed_gates(
+            context, build_training_set(cfg, config, store, dvc, mlflow, registry)
+        )
 
     @dg.asset(
         name=names.CANDIDATE_MODEL,
@@ -93,6 +97,8 @@ def build_training_assets(cfg: RetrainConfig) -> list[dg.AssetsDefinition]:
         """A model fitted on the training set, scored against the champion on the same test
         rows, logged to MLflow (skops) and registered; the `challenger` alias goes to it only when
         both gates pass. Refreshed by every retraining run."""
-        yield from train_candidate(cfg, context, training_dataset, mlflow, registry)
+        yield from tag_failed_gates(
+            context, train_candidate(cfg, context, training_dataset, mlflow, registry)
+        )
 
     return [training_dataset, candidate_model]

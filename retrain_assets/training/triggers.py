@@ -35,14 +35,26 @@ def retrain_request(
 
 
 def held_back(
-    day: str, last: str | None, cooldown: int, shadow: str | None, off: str | None = None
+    day: str,
+    last: str | None,
+    cooldown: int,
+    shadow: str | None,
+    off: str | None = None,
+    since: str | None = None,
 ) -> str | None:
     """Why a soft trigger must not retrain on `day` (None when it may): the trigger is switched
     off (`off` names the key), within the cooldown of the last retraining (at most one per data
-    day), or a challenger still in its canary."""
+    day), or a challenger still in its canary.
+
+    `since` is where the change behind the trigger began: a retraining decided before it, or on
+    its first day (its labelled rows predate the change), could not have answered it, so its
+    cooldown does not hold this one back."""
     if off is not None:
         return f"{off} is false"
-    if last is not None and days_between(last, day) < max(cooldown, 1):
+    if last is not None and last >= day:
+        return f"a retraining was already decided on {last}"
+    predates = since is not None and last is not None and last <= since
+    if last is not None and not predates and days_between(last, day) < max(cooldown, 1):
         return f"within the {cooldown}-day cooldown after the retraining of {last}"
     if shadow is not None:
         return f"challenger v{shadow} is still in its canary"
@@ -67,6 +79,16 @@ def evaluate_bootstrap(context: dg.SensorEvaluationContext, day_before_start: st
     )
 
 
+def drifted_since(days: dict[str, list], day: str) -> str:
+    """The first day of the unbroken run of drifted reports that ends on `day`."""
+    start = day
+    for earlier in sorted((d for d in days if d <= day), reverse=True):
+        if not days[earlier][0]:
+            break
+        start = earlier
+    return start
+
+
 def evaluate_drift(
     context: dg.SensorEvaluationContext, need: int, cooldown: int, enabled: bool = True
 ):
@@ -76,7 +98,6 @@ def evaluate_drift(
     requests: list[dg.RunRequest] = []
     held: list[str] = []
     last = last_retrain_day(context.instance)
-    shadow = challenger_in_shadow(context.instance)
     for storage_id, day, meta in new_materializations(
         context.instance, names.DRIFT_REPORT, state["after"]
     ):
@@ -87,13 +108,17 @@ def evaluate_drift(
         streak = sorted(d for d in days if d <= day)[-need:]
         if len(streak) < need or not all(days[d][0] for d in streak):
             continue
-        why = held_back(day, last, cooldown, shadow, None if enabled else "drift.retrain")
+        since = drifted_since(days, day)
+        shadow = challenger_in_shadow(context.instance, decided_after=since)
+        off = None if enabled else "drift.retrain"
+        why = held_back(day, last, cooldown, shadow, off, since)
         if why:
             held.append(f"drift on {day} held back: {why}")
             context.log.info(held[-1])
             continue
-        evidence = f"{days[day][1]} on {day}; {need} drifted batches in a row ({streak[0]}..{day})"
-        requests.append(retrain_request(f"drift@{day}", "drift", evidence, day, streak[0]))
+        run = sum(1 for d in days if since <= d <= day)
+        evidence = f"{days[day][1]} on {day}; {run} drifted batches in a row ({since}..{day})"
+        requests.append(retrain_request(f"drift@{day}", "drift", evidence, day, since))
         last = day
     state["days"] = {d: days[d] for d in sorted(days)[-KEEP_DAYS:]}
     context.update_cursor(json.dumps(state))

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from retrain_assets.records import last_retrain_day
 from tests.conftest import FAST, SMALL, START, Loop, Project, failure_message, make_project
 
 BOOT = ("landing_sensor", "bootstrap_sensor")
@@ -48,11 +49,11 @@ def _tags(project: Project, version: str) -> dict[str, str]:
     return dict(_client(project).get_model_version(MODEL, version).tags)
 
 
-def _retrain(project: Project, instance, run_config: dict | None = None):
+def _retrain(project: Project, instance, run_config: dict | None = None, tags: dict | None = None):
     job = project.defs.resolve_job_def("retrain_job")
     return job.execute_in_process(
         instance=instance,
-        tags={"retrain/reason": "manual"},
+        tags={"retrain/reason": "manual", **(tags or {})},
         run_config=run_config or {},
         raise_on_error=False,
     )
@@ -97,6 +98,9 @@ def test_data_gate_stops_the_run_before_training(tmp_path: Path, instance) -> No
     Loop(project, instance).settle(BOOT)
     [boot] = [r for r in instance.get_runs() if r.job_name == "retrain_job"]
     assert boot.status == dg.DagsterRunStatus.FAILURE
+    # Stopped by a gate, not an error: tagged, and it counts for cooldowns and the schedule.
+    assert boot.tags["retrain/gates"] == "failed"
+    assert last_retrain_day(instance) == boot.tags["retrain/data_day"] == "2023-12-31"
     assert _aliases(project) == {}
     assert _client(project).search_model_versions(f"name='{MODEL}'") == []
     key = dg.AssetCheckKey(dg.AssetKey("training_dataset"), "training_dataset_data_gate")
@@ -142,8 +146,10 @@ def test_a_worse_candidate_fails_the_auc_gate_and_the_champion_stays(
     _land_reference(project, _shuffled(_reference(project)))
     project.land_until(_day(2))
     loop.settle(("landing_sensor",))
-    result = _retrain(project, instance)
+    result = _retrain(project, instance, tags={"retrain/data_day": _day(2)})
     assert not result.success
+    assert instance.get_run_by_id(result.run_id).tags["retrain/gates"] == "failed"
+    assert last_retrain_day(instance) == _day(2)  # a rejected candidate counts as a retraining
     gate = _check(result, "candidate_model_auc_vs_champion")
     assert not gate.passed and "champion" in gate.description
     assert _aliases(project) == {"champion": "1"}

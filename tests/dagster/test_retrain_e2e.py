@@ -13,6 +13,7 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from retrain_assets.lib.release import model_store as registry
+from retrain_assets.records import last_retrain_day
 from tests.conftest import Loop, Project, failure_message, run_requests, tick
 
 
@@ -88,9 +89,14 @@ def test_failed_cycle_marks_its_mlflow_run_failed(project: Project, instance, mo
     monkeypatch.setattr("retrain_assets.lib.training.fitting.fit_and_evaluate", broken_fit)
     job = project.defs.resolve_job_def("retrain_job")
     result = job.execute_in_process(
-        instance=instance, tags={"retrain/reason": "manual"}, raise_on_error=False
+        instance=instance,
+        tags={"retrain/reason": "manual", "retrain/data_day": "2024-01-03"},
+        raise_on_error=False,
     )
     assert not result.success and "training blew up" in failure_message(result)
+    # An error, not a gate's verdict: no gates tag, and it does not count as a retraining.
+    assert "retrain/gates" not in instance.get_run_by_id(result.run_id).tags
+    assert last_retrain_day(instance) is None
     client = MlflowClient(project.cfg.tracking_uri, project.cfg.tracking_uri)
     [run] = client.search_runs(
         [client.get_experiment_by_name("retrain_assets").experiment_id],

@@ -194,3 +194,116 @@ def test_weekly_schedule_holds_back_while_a_challenger_awaits_its_canary(
     held = evaluate()
     assert not held.run_requests
     assert held.skip_message == "challenger v2 is still in its canary"
+
+
+def test_a_retraining_before_the_shift_does_not_cool_down_the_response(
+    tmp_path: Path, instance
+) -> None:
+    # The bootstrap champion is decided on 2023-12-31; the shift begins on day 2 (2024-01-03), 3
+    # data days later, well within the 7-day cooldown. That retraining could not have answered a
+    # shift that had not begun, so the drift retraining comes on the second drifted batch.
+    project = make_project(
+        tmp_path, NO_DRIFT, {**FAST, "drift": {**FAST["drift"], "cooldown_days": 7}}
+    )
+    features = project.landing / "features"
+    for i in range(2, 9):
+        _shift(features / f"{_day(i)}.parquet")
+    loop = Loop(project, instance)
+    loop.settle(DRIFT_SENSORS)
+    retrains = loop.retrains()
+    assert [r.dagster_run.tags["retrain/reason"] for r in retrains] == ["bootstrap", "drift"]
+    tags = retrains[1].dagster_run.tags
+    assert tags["retrain/data_day"] == _day(3)  # detection delay: 2 batches
+    assert tags["retrain/regime_start"] == _day(2)
+    # The shift goes on, but it began before that retraining: its cooldown holds the rest.
+    assert all(r.success for r in retrains)
+
+
+def _report(instance, asset: str, day: str, **metadata) -> None:
+    """A verdict as the monitoring asset would record it (no run needed for a trigger test)."""
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(asset, partition=day, metadata=metadata)
+    )
+
+
+def test_switched_off_soft_triggers_report_but_never_retrain(tmp_path: Path, instance) -> None:
+    project = make_project(
+        tmp_path, NO_DRIFT, {**FAST, "drift": {**FAST["drift"], "retrain": False}}
+    )
+    for i in (1, 2):
+        _report(instance, "drift_report", _day(i), drifted=True, evidence="psi(x)=0.9")
+    off = tick(project, instance, "drift_sensor")
+    assert not off.run_requests
+    assert off.skip_message == f"drift on {_day(2)} held back: drift.retrain is false"
+    # The same verdicts with the trigger on: a drift retraining.
+    on = tick(make_project(tmp_path / "on", NO_DRIFT), instance, "drift_sensor")
+    assert [r.tags["retrain/reason"] for r in on.run_requests] == ["drift"]
+
+
+def test_switched_off_performance_trigger_names_its_key(tmp_path: Path, instance) -> None:
+    project = make_project(tmp_path, NO_DRIFT, {**FAST, "performance": {"retrain": False}})
+    _report(instance, "performance_report", _day(3), degraded=True, reason="auc 0.51 < 0.80")
+    off = tick(project, instance, "performance_sensor")
+    assert not off.run_requests
+    assert off.skip_message == f"degradation on {_day(3)} held back: performance.retrain is false"
+    on = tick(make_project(tmp_path / "on", NO_DRIFT), instance, "performance_sensor")
+    assert [r.tags["retrain/reason"] for r in on.run_requests] == ["performance"]
+
+
+def _retraining_decided(instance, day: str) -> None:
+    """A finished retrain_job run decided on `day`, as last_retrain_day reads it."""
+    from dagster._core.storage.dagster_run import DagsterRun
+
+    run = DagsterRun(
+        job_name="retrain_job",
+        run_id=f"decided-{day}",
+        status=dg.DagsterRunStatus.SUCCESS,
+        tags={"retrain/reason": "schedule", "retrain/data_day": day},
+    )
+    instance.add_run(run)
+
+
+def _challenger_decided(instance, day: str, version: str = "5") -> None:
+    """A gated challenger from a retraining decided on `day`, still waiting for its canary."""
+
+    @dg.asset(name="candidate_model")
+    def candidate():
+        return dg.Output(None, metadata={"challenger": True, "model_version": version})
+
+    assert dg.materialize([candidate], instance=instance, tags={"retrain/data_day": day}).success
+
+
+def _drift_days(instance, days: list[int]) -> None:
+    for i in days:
+        _report(instance, "drift_report", _day(i), drifted=True, evidence="psi(x)=0.9")
+
+
+def test_a_retraining_decided_on_the_first_drifted_day_does_not_hold_drift_back(
+    tmp_path: Path,
+) -> None:
+    # A weekly retraining decided on the very day the shift began learnt from labelled rows
+    # from before it: neither its cooldown nor its challenger's canary delays the answer.
+    project = make_project(tmp_path, NO_DRIFT)
+    with dg.instance_for_test() as instance:
+        _retraining_decided(instance, _day(1))
+        _challenger_decided(instance, _day(1))
+        _drift_days(instance, [1, 2])
+        [request] = tick(project, instance, "drift_sensor").run_requests
+        assert request.tags["retrain/data_day"] == _day(2)
+        assert request.tags["retrain/regime_start"] == _day(1)
+    # Decided a day into the shift, the same challenger is waited for: it saw the new regime.
+    with dg.instance_for_test() as instance:
+        _challenger_decided(instance, _day(2))
+        _drift_days(instance, [1, 2, 3])
+        held = tick(project, instance, "drift_sensor")
+        assert not held.run_requests
+        assert f"drift on {_day(3)} held back: challenger v5 is still in its canary" in (
+            held.skip_message
+        )
+    # And its cooldown holds: decided after the first drifted day.
+    with dg.instance_for_test() as instance:
+        _retraining_decided(instance, _day(2))
+        _drift_days(instance, [1, 2, 3])
+        held = tick(project, instance, "drift_sensor")
+        assert not held.run_requests
+        assert "cooldown after the retraining of " + _day(2) in held.skip_message
