@@ -95,8 +95,8 @@ def challenger_in_shadow(
         return None
     if decided_after is not None:
         run = instance.get_run_by_id(latest[0].run_id)
-        decided = run.tags.get(names.DATA_DAY_TAG) if run is not None else None
-        if decided is not None and decided <= decided_after:
+        day = run.tags.get(names.DATA_DAY_TAG) if run is not None else None
+        if day is not None and day <= decided_after:
             return None
     version = str(meta["model_version"].value)
     judged = instance.fetch_materializations(
