@@ -98,6 +98,7 @@ def evaluate_drift(
     requests: list[dg.RunRequest] = []
     held: list[str] = []
     last = last_retrain_day(context.instance)
+    newest: tuple[str, str] | None = None
     for storage_id, day, meta in new_materializations(
         context.instance, names.DRIFT_REPORT, state["after"]
     ):
@@ -105,6 +106,7 @@ def evaluate_drift(
         if day is None:
             continue
         days[day] = [bool(meta.get("drifted")), str(meta.get("evidence", ""))]
+        newest = (day, str(meta.get("reference") or "an unnamed reference"))
         streak = sorted(d for d in days if d <= day)[-need:]
         if len(streak) < need or not all(days[d][0] for d in streak):
             continue
@@ -122,9 +124,24 @@ def evaluate_drift(
         last = day
     state["days"] = {d: days[d] for d in sorted(days)[-KEEP_DAYS:]}
     context.update_cursor(json.dumps(state))
-    return requests or dg.SkipReason(
-        "; ".join(held) or "no retrain-worthy drift in new drift reports"
+    quiet = "no retrain-worthy drift in new drift reports"
+    if newest is not None:  # a settled shift shows here: its batches match the regime reference
+        quiet += f" (newest: {newest[0]}, vs {newest[1]})"
+    return requests or dg.SkipReason("; ".join(held) or quiet)
+
+
+def performance_reference(meta: dict) -> str:
+    """What a performance verdict judged: the champion, on which label days, against what."""
+    pooled = [d for d in str(meta.get("pooled_days") or "").split(", ") if d]
+    window = f"{min(pooled)}..{max(pooled)}" if len(pooled) > 1 else (pooled or ["none"])[0]
+    return (
+        f"champion v{meta.get('champion_version', '?')} on the labels of {window}, against its"
+        f" test AUC {_auc(meta.get('baseline_auc'))}"
     )
+
+
+def _auc(value: object) -> str:
+    return f"{value:.3f}" if isinstance(value, float) and value == value else "unknown"
 
 
 def evaluate_performance(context: dg.SensorEvaluationContext, cooldown: int, enabled: bool = True):
@@ -146,7 +163,7 @@ def evaluate_performance(context: dg.SensorEvaluationContext, cooldown: int, ena
             context.log.info(held[-1])
             continue
         reason = "concept" if meta.get("concept_drift") else "performance"
-        evidence = f"{meta.get('reason', '')} on {day}"
+        evidence = f"{meta.get('reason', '')} on {day} ({performance_reference(meta)})"
         requests.append(retrain_request(f"{reason}@{day}", reason, evidence, day))
         last = day
     if after is not None:

@@ -142,6 +142,12 @@ def test_degradation_requests_a_performance_retrain_then_cooldown_and_canary_hol
     assert request.tags["retrain/reason"] == "performance"
     assert request.tags["retrain/data_day"] == _day(2)
     assert "degraded" in request.tags["retrain/evidence"]
+    # What it judged: the champion, on which label days, against its test AUC.
+    pooled = sorted(day2["pooled_days"].split(", "))
+    window = f"{pooled[0]}..{pooled[-1]}" if len(pooled) > 1 else pooled[0]
+    assert (
+        f"(champion v1 on the labels of {window}, against its test AUC {day2['baseline_auc']:.3f})"
+    ) in request.tags["retrain/evidence"]
     [run] = run_requests(project, instance, [request])
     assert run.success and run.dagster_run.tags["retrain/reason"] == "performance"
     candidate = run.asset_materializations_for_node("candidate_model")[0].metadata

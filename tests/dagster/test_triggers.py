@@ -307,3 +307,15 @@ def test_a_retraining_decided_on_the_first_drifted_day_does_not_hold_drift_back(
         held = tick(project, instance, "drift_sensor")
         assert not held.run_requests
         assert "cooldown after the retraining of " + _day(2) in held.skip_message
+
+
+def test_a_settled_shift_is_named_in_the_quiet_tick(tmp_path: Path, instance) -> None:
+    # After a drift retraining the batches are judged against the new regime: the quiet tick
+    # says which batch it judged last, and against what.
+    project = make_project(tmp_path, NO_DRIFT)
+    regime = "production batches 2024-01-03..2024-01-06 (regime since 2024-01-03)"
+    _report(instance, "drift_report", _day(7), drifted=False, evidence="", reference=regime)
+    quiet = tick(project, instance, "drift_sensor")
+    assert quiet.skip_message == (
+        f"no retrain-worthy drift in new drift reports (newest: {_day(7)}, vs {regime})"
+    )
