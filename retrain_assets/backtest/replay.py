@@ -11,11 +11,14 @@ user's landing folder is only read.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import os
 import shutil
+import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,15 @@ class Replay:
     Each sensor keeps its cursor between ticks (a skipped tick keeps the old one); a request whose
     run key already ran (in this replay or earlier in the same instance) is not run again; runs are
     executed in-process, one at a time, with the request's tags, partition, selection and config.
+
+    With ``tick_on_change``, ``settle`` ticks a sensor only when a file landed (``land``) or a run
+    executed (``execute``) since that sensor's last tick. A sensor reads nothing else (its cursor,
+    the instance, the landing folder and what runs wrote), so its tick on an unchanged world is the
+    one it already had: it requested nothing, or its runs would have changed the world. Whatever a
+    daemon tick could find, the replay's tick finds. Only valid when every change goes through
+    ``land`` and ``execute``, as in ``run_backtest``; tests that change the world behind the
+    replay's back (landing files, runs, registry aliases) keep the default, every sensor every
+    round.
     """
 
     def __init__(
@@ -48,8 +60,10 @@ class Replay:
         instance: dg.DagsterInstance,
         keep_results: bool = False,
         log_level: str | None = None,
+        tick_on_change: bool = False,
     ) -> None:
         self.defs, self.instance = defs, instance
+        self.tick_on_change = tick_on_change
         # The console logger of every in-process run; the event log keeps everything regardless.
         self.loggers = {"console": {"config": {"log_level": log_level}}} if log_level else None
         self.cursors: dict[str, str | None] = {}
@@ -57,6 +71,10 @@ class Replay:
         self.keep_results = keep_results
         self.results: list[dg.ExecuteInProcessResult] = []
         self.seconds = {"sensors": 0.0, "runs": 0.0, "steps": 0.0}
+        self.changes = 0  # files landed and runs executed so far
+        self.runs = 0
+        self.ticked_at: dict[str, int] = {}  # sensor -> `changes` at its last tick
+        self.ticks = 0
 
     def _already_ran(self, key: str | None) -> bool:
         if key is None:
@@ -94,6 +112,8 @@ class Replay:
                 run_config=self._run_config(request.run_config),
                 raise_on_error=False,
             )
+            self.changes += 1
+            self.runs += 1
             self.seconds["runs"] += time.perf_counter() - start
             self.seconds["steps"] += _step_seconds(result)
             done.append(result)
@@ -110,6 +130,8 @@ class Replay:
     def tick(self, sensor: str) -> list[dg.ExecuteInProcessResult]:
         """Evaluate one sensor with its cursor and run what it requested."""
         start = time.perf_counter()
+        self.ticks += 1
+        self.ticked_at[sensor] = self.changes
         context = dg.build_sensor_context(
             instance=self.instance, definitions=self.defs, cursor=self.cursors.get(sensor)
         )
@@ -131,11 +153,21 @@ class Replay:
             **{names.SCHEDULE_NAME_TAG: name},
         )
 
+    def land(self, files: Iterable[Path], landing: Path) -> None:
+        """Copy the user's day files into the replay's landing folder (kind/name), as they land."""
+        for path in files:
+            shutil.copy2(path, landing / path.parent.name / path.name)
+            self.changes += 1
+
+    def _due(self, sensor: str) -> bool:
+        return not self.tick_on_change or self.ticked_at.get(sensor) != self.changes
+
     def settle(self, sensors: Sequence[str] = names.SENSORS, rounds: int = 8) -> list:
-        """Tick the sensors until none requests anything; the runs executed on the way."""
+        """Tick the sensors until none requests anything; the runs executed on the way (with
+        ``tick_on_change``, a sensor is ticked only if something changed since its last tick)."""
         executed: list = []
         for _ in range(rounds):
-            batch = [r for s in sensors for r in self.tick(s)]
+            batch = [r for s in sensors if self._due(s) for r in self.tick(s)]
             executed += batch
             if not batch:
                 return executed
@@ -318,6 +350,52 @@ def _replay_days(
     return days, by_day
 
 
+INSTANCE_YAML = """\
+# The backtest's own Dagster instance (DAGSTER_HOME=this folder to browse it with `dagster dev`).
+# One consolidated sqlite event log instead of one database per run: a replay makes thousands of
+# runs, and creating each run's database cost more than most of its steps.
+telemetry:
+  enabled: false
+event_log_storage:
+  module: dagster._core.storage.event_log
+  class: ConsolidatedSqliteEventLogStorage
+  config:
+    base_dir: {base_dir}
+"""
+
+
+def _instance(folder: Path) -> dg.DagsterInstance:
+    """The replay's own instance under `folder`, its storage described in folder/dagster.yaml."""
+    history = json.dumps(str(folder / "history"))  # a YAML string, quoted like JSON
+    (folder / "dagster.yaml").write_text(INSTANCE_YAML.format(base_dir=history), encoding="utf-8")
+    return dg.DagsterInstance.local_temp(tempdir=str(folder))
+
+
+@contextlib.contextmanager
+def _no_fsync(folder: Path) -> Iterator[None]:
+    """SQLite databases under `folder` (the replay's instance and MLflow store, both thrown away or
+    kept only to be browsed) are written without fsync: ``PRAGMA synchronous=OFF`` on every
+    connection SQLAlchemy opens to them while the replay runs. An fsync per commit was the largest
+    single cost of a replay (tens of thousands of commits); a crash of the machine mid-replay can
+    corrupt only the replay's own folder."""
+    from sqlalchemy import event
+    from sqlalchemy.pool import Pool
+
+    prefix = os.path.join(folder.resolve(), "")  # the folder and what is under it
+
+    def on_connect(connection: Any, _record: Any) -> None:
+        if isinstance(connection, sqlite3.Connection):
+            files = [row[2] for row in connection.execute("PRAGMA database_list")]
+            if any(f and str(f).startswith(prefix) for f in files):
+                connection.execute("PRAGMA synchronous=OFF")
+
+    event.listen(Pool, "connect", on_connect)
+    try:
+        yield
+    finally:
+        event.remove(Pool, "connect", on_connect)
+
+
 def _prepare(cfg: RetrainConfig, out: Path, html: bool) -> RetrainConfig:
     """The backtest's config, with its private landing folder holding the reference set."""
     if out.exists() and any(out.iterdir()):
@@ -358,8 +436,7 @@ def _replay_day(replay: Replay, bt: RetrainConfig, day: str, files: list[Path]) 
     the day, whether or not anything landed (the daemon ticks it on every calendar day)."""
     results: list = []
     if files:
-        for path in files:
-            shutil.copy2(path, bt.data.landing_dir / path.parent.name / path.name)
+        replay.land(files, bt.data.landing_dir)
         results += replay.settle()
     when = schedule_fire_time(bt.schedule.cron, day) if bt.schedule.enabled else None
     if when is not None:
@@ -393,11 +470,8 @@ def run_backtest(
     bt = _prepare(cfg, out, html)
     defs = build_definitions(bt)
     began = time.perf_counter()
-    instance = dg.DagsterInstance.local_temp(
-        tempdir=str(out / "dagster"), overrides={"telemetry": {"enabled": False}}
-    )
-    with instance:
-        replay = Replay(defs, instance, log_level=log_level)
+    with _no_fsync(out), _instance(out / "dagster") as instance:
+        replay = Replay(defs, instance, log_level=log_level, tick_on_change=True)
         observer = _Observer(instance, bt)
         records = [_first_champion(replay, observer, bt, out)]
         calendar = _calendar(days[0], days[-1])
@@ -422,18 +496,21 @@ def run_backtest(
         auc_days=auc_days,
         auc_rows=auc_rows,
     )
-    timing = _timing(replay.seconds, total, len(days))
+    timing = _timing(replay, total, len(days))
     return {"summary": summary, "timeline": [r.to_row() for r in records], "timing": timing}
 
 
-def _timing(seconds: dict[str, float], total: float, data_days: int) -> dict[str, float]:
+def _timing(replay: Replay, total: float, data_days: int) -> dict[str, float]:
     """Where the replay's time went: sensor ticks, runs, and the steps inside the runs."""
+    seconds = replay.seconds
     return {
         "total_seconds": round(total, 2),
         "sensor_seconds": round(seconds["sensors"], 2),
         "run_seconds": round(seconds["runs"], 2),
         "step_seconds": round(seconds["steps"], 2),
         "seconds_per_day": round(total / data_days, 3),
+        "sensor_ticks": replay.ticks,
+        "runs": replay.runs,
     }
 
 

@@ -3,9 +3,16 @@ MLflow run: monitoring steps read the registry, only retraining runs write track
 
 Models are loaded only as registered versions (``models:/<name>/<version>``), from a copy whose
 artifacts match the sha256 recorded at registration (see ``lib/registry.py``).
+
+A process keeps the last few models it loaded, keyed by registry, name, version and that recorded
+hash: loading the same version again (a replay scores every day's batch with the same champion)
+reuses the pipeline already checked and unpacked instead of fetching, hashing and unpacking the
+artifacts again. A new hash on the version (re-tagged) is a different key and is checked afresh.
 """
 
 import tempfile
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +21,12 @@ import dagster as dg
 # Answers that mean "there is no such alias / model (yet)"; anything else (an unreachable server
 # above all) is an error, never "no champion".
 _NOT_FOUND = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}
+
+
+KEEP_LOADED = 4
+"""Models a process keeps loaded (champion, challenger, previous champion, one more)."""
+_loaded: "OrderedDict[tuple[str, str, str, str], Any]" = OrderedDict()
+_loaded_lock = threading.Lock()
 
 
 def _not_found(exc: Exception) -> bool:
@@ -98,8 +111,19 @@ class ModelRegistry(dg.ConfigurableResource):
 
     def load(self, version: str) -> Any:
         """The fitted pipeline of a registered version, from artifacts checked against the hash
-        recorded at registration (skops, trusted types listed in lib/registry.py)."""
+        recorded at registration (skops, trusted types listed in lib/registry.py); the same
+        pipeline object again while the version's recorded hash is unchanged (KEEP_LOADED)."""
         from retrain_assets.lib.release import model_store as model_io
 
         expected = self.version_tags(version).get(model_io.ARTIFACT_HASH_TAG)
-        return model_io.load_verified(self.model_uri(version), expected, self.tracking_uri)
+        key = (self.tracking_uri, self.registered_name, str(version), expected or "")
+        with _loaded_lock:
+            if expected and key in _loaded:
+                _loaded.move_to_end(key)
+                return _loaded[key]
+        model = model_io.load_verified(self.model_uri(version), expected, self.tracking_uri)
+        with _loaded_lock:
+            _loaded[key] = model
+            while len(_loaded) > KEEP_LOADED:
+                _loaded.popitem(last=False)
+        return model
