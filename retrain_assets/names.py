@@ -69,6 +69,8 @@ PREVIOUS = "previous_champion"
 REASON_TAG = "retrain/reason"
 """Why a retraining run started (bootstrap, drift, performance, concept, schedule, manual, canary,
 rollback); the run queue lets one run with this tag execute at a time."""
+SOFT_REASONS = ("drift", "performance", "concept")
+"""Reasons that answer a detected change (the schedule, bootstrap and manual runs do not)."""
 EVIDENCE_TAG = "retrain/evidence"
 """The figures behind the reason, as text a person can read on the run page."""
 DATA_DAY_TAG = "retrain/data_day"

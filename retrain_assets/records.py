@@ -48,6 +48,13 @@ def last_retrain_day(instance: dg.DagsterInstance) -> str | None:
     """The newest data day of a retraining run that is queued, running or succeeded, or that a
     gate stopped (its candidate was judged and rejected: retrying the next day would judge
     nearly the same rows again). A run that failed any other way does not count."""
+    last = last_retrain(instance)
+    return last[0] if last else None
+
+
+def last_retrain(instance: dg.DagsterInstance) -> tuple[str, str] | None:
+    """(data day, reason) of the newest retraining that counts (see `last_retrain_day`); of
+    several on that day, a soft-triggered one (it answered a change)."""
     live = dg.RunsFilter(job_name=names.RETRAIN_JOB, statuses=LIVE_STATUSES)
     gated = dg.RunsFilter(
         job_name=names.RETRAIN_JOB,
@@ -58,9 +65,20 @@ def last_retrain_day(instance: dg.DagsterInstance) -> str | None:
         *instance.get_run_records(filters=live, limit=20),
         *instance.get_run_records(filters=gated, limit=20),
     ]
-    days = [r.dagster_run.tags.get(names.DATA_DAY_TAG) for r in records]
-    known = [d for d in days if d]
-    return max(known) if known else None
+    decided = [
+        (tags[names.DATA_DAY_TAG], tags.get(names.REASON_TAG, "manual"))
+        for tags in (r.dagster_run.tags for r in records)
+        if tags.get(names.DATA_DAY_TAG)
+    ]
+    return max(decided, key=lambda d: (d[0], d[1] in names.SOFT_REASONS), default=None)
+
+
+def predates(day: str, reason: str, since: str) -> bool:
+    """Whether a retraining decided on `day` for `reason` could not have answered a change that
+    began on `since`: decided before it, or on its first day by the schedule, the bootstrap or a
+    person (its labelled rows predate the change). A soft trigger's retraining on that day is the
+    answer itself."""
+    return day < since or (day == since and reason not in names.SOFT_REASONS)
 
 
 GATE_FAILED = "failed"
@@ -83,8 +101,8 @@ def challenger_in_shadow(
 
     While one is in shadow, soft triggers and the schedule wait: a new retraining would replace it
     before it ever collected enough labelled rows to be judged. With `decided_after` (the first
-    day of a change a trigger answers), a challenger whose retraining was decided on or before
-    that day does not count: it was trained before the change and cannot answer it."""
+    day of a change a trigger answers), a challenger whose retraining `predates` the change does
+    not count: it was trained before the change and cannot answer it."""
     latest = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey(names.CANDIDATE_MODEL)), limit=1
     ).records
@@ -95,8 +113,9 @@ def challenger_in_shadow(
         return None
     if decided_after is not None:
         run = instance.get_run_by_id(latest[0].run_id)
-        day = run.tags.get(names.DATA_DAY_TAG) if run is not None else None
-        if day is not None and day <= decided_after:
+        tags = run.tags if run is not None else {}
+        day = tags.get(names.DATA_DAY_TAG)
+        if day is not None and predates(day, tags.get(names.REASON_TAG, "manual"), decided_after):
             return None
     version = str(meta["model_version"].value)
     judged = instance.fetch_materializations(

@@ -15,7 +15,13 @@ import dagster as dg
 from retrain_assets import names
 from retrain_assets.config import RetrainConfig
 from retrain_assets.lib.dates import days_between, shift_day
-from retrain_assets.records import challenger_in_shadow, last_retrain_day, new_materializations
+from retrain_assets.records import (
+    challenger_in_shadow,
+    last_retrain,
+    last_retrain_day,
+    new_materializations,
+    predates,
+)
 
 if TYPE_CHECKING:  # the type define_asset_job returns (not exported by dagster)
     from dagster._core.definitions.unresolved_asset_job_definition import (
@@ -36,26 +42,28 @@ def retrain_request(
 
 def held_back(
     day: str,
-    last: str | None,
+    last: tuple[str, str] | None,
     cooldown: int,
     shadow: str | None,
     off: str | None = None,
     since: str | None = None,
 ) -> str | None:
     """Why a soft trigger must not retrain on `day` (None when it may): the trigger is switched
-    off (`off` names the key), within the cooldown of the last retraining (at most one per data
-    day), or a challenger still in its canary.
+    off (`off` names the key), within the cooldown of the last retraining (`last`: its data day
+    and reason; at most one per data day), or a challenger still in its canary.
 
-    `since` is where the change behind the trigger began: a retraining decided before it, or on
-    its first day (its labelled rows predate the change), could not have answered it, so its
-    cooldown does not hold this one back."""
+    `since` is where the change behind the trigger began: a retraining that `predates` it could
+    not have answered it, so its cooldown does not hold this one back."""
     if off is not None:
         return f"{off} is false"
-    if last is not None and last >= day:
-        return f"a retraining was already decided on {last}"
-    predates = since is not None and last is not None and last <= since
-    if last is not None and not predates and days_between(last, day) < max(cooldown, 1):
-        return f"within the {cooldown}-day cooldown after the retraining of {last}"
+    if last is None:
+        return f"challenger v{shadow} is still in its canary" if shadow is not None else None
+    decided, reason = last
+    if decided >= day:
+        return f"a retraining was already decided on {decided}"
+    waived = since is not None and predates(decided, reason, since)
+    if not waived and days_between(decided, day) < max(cooldown, 1):
+        return f"within the {cooldown}-day cooldown after the retraining of {decided}"
     if shadow is not None:
         return f"challenger v{shadow} is still in its canary"
     return None
@@ -79,11 +87,11 @@ def evaluate_bootstrap(context: dg.SensorEvaluationContext, day_before_start: st
     )
 
 
-def drifted_since(days: dict[str, list], day: str) -> str:
-    """The first day of the unbroken run of drifted reports that ends on `day`."""
+def run_start(flags: dict[str, bool], day: str) -> str:
+    """The first day of the unbroken run of flagged days (drifted, degraded) that ends on `day`."""
     start = day
-    for earlier in sorted((d for d in days if d <= day), reverse=True):
-        if not days[earlier][0]:
+    for earlier in sorted((d for d in flags if d <= day), reverse=True):
+        if not flags[earlier]:
             break
         start = earlier
     return start
@@ -97,7 +105,7 @@ def evaluate_drift(
     days: dict[str, list] = state["days"]
     requests: list[dg.RunRequest] = []
     held: list[str] = []
-    last = last_retrain_day(context.instance)
+    last = last_retrain(context.instance)
     newest: tuple[str, str] | None = None
     for storage_id, day, meta in new_materializations(
         context.instance, names.DRIFT_REPORT, state["after"]
@@ -110,7 +118,7 @@ def evaluate_drift(
         streak = sorted(d for d in days if d <= day)[-need:]
         if len(streak) < need or not all(days[d][0] for d in streak):
             continue
-        since = drifted_since(days, day)
+        since = run_start({d: v[0] for d, v in days.items()}, day)
         shadow = challenger_in_shadow(context.instance, decided_after=since)
         off = None if enabled else "drift.retrain"
         why = held_back(day, last, cooldown, shadow, off, since)
@@ -121,7 +129,7 @@ def evaluate_drift(
         run = sum(1 for d in days if since <= d <= day)
         evidence = f"{days[day][1]} on {day}; {run} drifted batches in a row ({since}..{day})"
         requests.append(retrain_request(f"drift@{day}", "drift", evidence, day, since))
-        last = day
+        last = (day, "drift")
     state["days"] = {d: days[d] for d in sorted(days)[-KEEP_DAYS:]}
     context.update_cursor(json.dumps(state))
     quiet = "no retrain-worthy drift in new drift reports"
@@ -145,19 +153,26 @@ def _auc(value: object) -> str:
 
 
 def evaluate_performance(context: dg.SensorEvaluationContext, cooldown: int, enabled: bool = True):
-    """Retrain on a degraded live AUC (reason performance) or concept drift (reason concept)."""
-    after = int(context.cursor) if context.cursor else None
+    """Retrain on a degraded live AUC (reason performance) or concept drift (reason concept); the
+    cursor keeps recent verdicts by label day, to know where a run of bad verdicts began."""
+    state = _performance_state(context.cursor)
+    days: dict[str, bool] = state["days"]
     requests: list[dg.RunRequest] = []
     held: list[str] = []
-    last = last_retrain_day(context.instance)
-    shadow = challenger_in_shadow(context.instance)
+    last = last_retrain(context.instance)
     for storage_id, day, meta in new_materializations(
-        context.instance, names.PERFORMANCE_REPORT, after
+        context.instance, names.PERFORMANCE_REPORT, state["after"]
     ):
-        after = storage_id
-        if day is None or not (meta.get("degraded") or meta.get("concept_drift")):
+        state["after"] = storage_id
+        if day is None:
             continue
-        why = held_back(day, last, cooldown, shadow, None if enabled else "performance.retrain")
+        days[day] = bool(meta.get("degraded") or meta.get("concept_drift"))
+        if not days[day]:
+            continue
+        since = run_start(days, day)
+        shadow = challenger_in_shadow(context.instance, decided_after=since)
+        off = None if enabled else "performance.retrain"
+        why = held_back(day, last, cooldown, shadow, off, since)
         if why:
             held.append(f"degradation on {day} held back: {why}")
             context.log.info(held[-1])
@@ -165,10 +180,19 @@ def evaluate_performance(context: dg.SensorEvaluationContext, cooldown: int, ena
         reason = "concept" if meta.get("concept_drift") else "performance"
         evidence = f"{meta.get('reason', '')} on {day} ({performance_reference(meta)})"
         requests.append(retrain_request(f"{reason}@{day}", reason, evidence, day))
-        last = day
-    if after is not None:
-        context.update_cursor(str(after))
+        last = (day, reason)
+    state["days"] = {d: days[d] for d in sorted(days)[-KEEP_DAYS:]}
+    context.update_cursor(json.dumps(state))
     return requests or dg.SkipReason("; ".join(held) or "no degradation in new performance reports")
+
+
+def _performance_state(cursor: str | None) -> dict:
+    """The performance sensor's cursor: the last storage id read and recent verdicts by day (a
+    bare storage id is the cursor of earlier releases)."""
+    if not cursor:
+        return {"after": None, "days": {}}
+    loaded = json.loads(cursor)
+    return loaded if isinstance(loaded, dict) else {"after": int(loaded), "days": {}}
 
 
 def evaluate_schedule(context: dg.ScheduleEvaluationContext, limit: int):

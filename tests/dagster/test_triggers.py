@@ -250,15 +250,15 @@ def test_switched_off_performance_trigger_names_its_key(tmp_path: Path, instance
     assert [r.tags["retrain/reason"] for r in on.run_requests] == ["performance"]
 
 
-def _retraining_decided(instance, day: str) -> None:
+def _retraining_decided(instance, day: str, reason: str = "schedule") -> None:
     """A finished retrain_job run decided on `day`, as last_retrain_day reads it."""
     from dagster._core.storage.dagster_run import DagsterRun
 
     run = DagsterRun(
         job_name="retrain_job",
-        run_id=f"decided-{day}",
+        run_id=f"decided-{day}-{reason}",
         status=dg.DagsterRunStatus.SUCCESS,
-        tags={"retrain/reason": "schedule", "retrain/data_day": day},
+        tags={"retrain/reason": reason, "retrain/data_day": day},
     )
     instance.add_run(run)
 
@@ -319,3 +319,46 @@ def test_a_settled_shift_is_named_in_the_quiet_tick(tmp_path: Path, instance) ->
     assert quiet.skip_message == (
         f"no retrain-worthy drift in new drift reports (newest: {_day(7)}, vs {regime})"
     )
+
+
+def test_a_drift_retraining_on_the_first_drifted_day_is_the_answer(tmp_path: Path) -> None:
+    # With a debounce of one batch, drift retrains on the shift's first day; the next drifted
+    # day is the same shift, so that retraining's cooldown holds (only a schedule, bootstrap or
+    # manual retraining on the first day predates the shift).
+    project = make_project(
+        tmp_path, NO_DRIFT, {**FAST, "drift": {**FAST["drift"], "consecutive": 1}}
+    )
+    with dg.instance_for_test() as instance:
+        _drift_days(instance, [1, 2])
+        requests = tick(project, instance, "drift_sensor").run_requests
+        assert [r.run_key for r in requests] == [f"drift@{_day(1)}"]
+    with dg.instance_for_test() as instance:
+        _retraining_decided(instance, _day(1), reason="drift")
+        _challenger_decided(instance, _day(1))
+        _drift_days(instance, [1, 2])
+        held = tick(project, instance, "drift_sensor")
+        assert not held.run_requests
+        assert f"cooldown after the retraining of {_day(1)}" in held.skip_message
+
+
+def test_degradation_is_not_held_back_by_a_retraining_before_it_began(tmp_path: Path) -> None:
+    # Labels show a concept change from label day 3 on; a scheduled retraining decided on day 3
+    # (and its challenger) learnt from labels before it: neither holds the response back.
+    project = make_project(tmp_path, NO_DRIFT)
+    with dg.instance_for_test() as instance:
+        _retraining_decided(instance, _day(3))
+        _challenger_decided(instance, _day(3))
+        _report(instance, "performance_report", _day(2), degraded=False)
+        for i in (3, 4):
+            _report(instance, "performance_report", _day(i), degraded=True, reason="auc low")
+        requests = tick(project, instance, "performance_sensor").run_requests
+        assert [r.run_key for r in requests] == [f"performance@{_day(4)}"]
+    # A retraining decided a day into the degradation is its answer: cooldown and canary hold.
+    with dg.instance_for_test() as instance:
+        _retraining_decided(instance, _day(4), reason="performance")
+        _challenger_decided(instance, _day(4))
+        for i in (3, 4, 5):
+            _report(instance, "performance_report", _day(i), degraded=True, reason="auc low")
+        held = tick(project, instance, "performance_sensor")
+        assert not held.run_requests
+        assert f"degradation on {_day(5)} held back: within the 3-day cooldown" in held.skip_message
