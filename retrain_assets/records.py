@@ -75,10 +75,11 @@ def last_retrain(instance: dg.DagsterInstance) -> tuple[str, str] | None:
 
 def predates(day: str, reason: str, since: str) -> bool:
     """Whether a retraining decided on `day` for `reason` could not have answered a change that
-    began on `since`: decided before it, or on its first day by the schedule, the bootstrap or a
-    person (its labelled rows predate the change). A soft trigger's retraining on that day is the
-    answer itself."""
-    return day < since or (day == since and reason not in names.SOFT_REASONS)
+    began on `since`: the schedule, the bootstrap or a person decided it on or before the
+    change's first day (its labelled rows predate the change). A soft-triggered retraining always
+    counts: it may have answered this very change seen earlier by another trigger (drift sees a
+    shift days before the labels show the degradation it causes)."""
+    return reason not in names.SOFT_REASONS and day <= since
 
 
 GATE_FAILED = "failed"

@@ -292,15 +292,15 @@ def served_aucs(cfg: RetrainConfig, folder: Path) -> dict[str, float | None]:
     that promotes every day would have almost no labelled day. This figure exists for every label
     day of every policy, on the same rows, so policies compare day by day.
     """
-    from retrain_assets.backtest.replay import _backtest_config, _served_rows
+    from retrain_assets.backtest.replay import backtest_config, served_rows
     from retrain_assets.backtest.report import pooled_auc
     from retrain_assets.resources.landing import LandingStore
 
-    bt = _backtest_config(cfg, Path(folder).resolve(), html=False)
+    bt = backtest_config(cfg, Path(folder).resolve(), html=False)
     store = LandingStore(landing_dir=str(bt.data.landing_dir), workdir=str(bt.workdir))
     aucs: dict[str, float | None] = {}
     for day in store.batch_days("labels"):
-        rows = _served_rows(bt, store, [day])
+        rows = served_rows(bt, store, [day])
         auc = None if rows.empty else pooled_auc(rows["y"].to_numpy(), rows["score"].to_numpy())
         aucs[day] = None if auc is None else round(auc, 4)
     return aucs

@@ -204,7 +204,7 @@ def _day_files(landing: Path) -> dict[str, list[Path]]:
     return days
 
 
-def _backtest_config(cfg: RetrainConfig, out: Path, html: bool) -> RetrainConfig:
+def backtest_config(cfg: RetrainConfig, out: Path, html: bool) -> RetrainConfig:
     """The user's policy, with every piece of state moved under `out`."""
     return cfg.model_copy(
         update={
@@ -283,9 +283,10 @@ def _decision(result: dg.ExecuteInProcessResult) -> str:
     return "error"
 
 
-def _served_rows(cfg: RetrainConfig, store: LandingStore, label_days: list[str]) -> pd.DataFrame:
+def served_rows(cfg: RetrainConfig, store: LandingStore, label_days: list[str]) -> pd.DataFrame:
     """Labelled rows of these label days with the score the serving champion gave them, and
-    their features."""
+    their features. Labels are read from the ingested batches, where the target is already 0/1
+    with ``data.positive_label`` as 1 (whatever the landing files held: "malignant", "yes", 2)."""
     from retrain_assets.lib.monitoring.performance import join_predictions
 
     data = cfg.data
@@ -315,7 +316,7 @@ def _final_aucs(cfg: RetrainConfig, last_days: int) -> tuple[float | None, float
 
     store = LandingStore(landing_dir=str(cfg.data.landing_dir), workdir=str(cfg.workdir))
     label_days = store.batch_days("labels")[-last_days:]
-    rows = _served_rows(cfg, store, label_days) if label_days else pd.DataFrame()
+    rows = served_rows(cfg, store, label_days) if label_days else pd.DataFrame()
     if rows.empty:
         return None, None, label_days, 0
     mlflow.set_tracking_uri(cfg.tracking_uri)  # models:/ URIs resolve against the process's URI
@@ -404,7 +405,7 @@ def _prepare(cfg: RetrainConfig, out: Path, html: bool) -> RetrainConfig:
     reference = [p for p in sorted(source.glob("reference.*")) if p.suffix in READERS]
     if not reference:
         raise FileNotFoundError(f"{source}: no reference.parquet or reference.csv to start from")
-    bt = _backtest_config(cfg, out, html)
+    bt = backtest_config(cfg, out, html)
     for kind in ("features", "labels"):
         (bt.data.landing_dir / kind).mkdir(parents=True, exist_ok=True)
     for path in reference:

@@ -353,6 +353,14 @@ def test_degradation_is_not_held_back_by_a_retraining_before_it_began(tmp_path: 
             _report(instance, "performance_report", _day(i), degraded=True, reason="auc low")
         requests = tick(project, instance, "performance_sensor").run_requests
         assert [r.run_key for r in requests] == [f"performance@{_day(4)}"]
+    # A drift retraining before the labels showed it answered the same shift: its cooldown holds.
+    with dg.instance_for_test() as instance:
+        _retraining_decided(instance, _day(2), reason="drift")
+        for i in (3, 4):
+            _report(instance, "performance_report", _day(i), degraded=True, reason="auc low")
+        held = tick(project, instance, "performance_sensor")
+        assert not held.run_requests
+        assert f"cooldown after the retraining of {_day(2)}" in held.skip_message
     # A retraining decided a day into the degradation is its answer: cooldown and canary hold.
     with dg.instance_for_test() as instance:
         _retraining_decided(instance, _day(4), reason="performance")
