@@ -95,6 +95,19 @@ def tag_failed_gates(
         yield item
 
 
+def newest_gated_version(instance: dg.DagsterInstance) -> str | None:
+    """The version of the newest candidate that passed its gates (the `challenger` alias went to
+    it), whether or not its canary has run; a candidate that failed a gate moves no alias."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(names.CANDIDATE_MODEL)), limit=PAGE
+    ).records
+    for record in records:  # newest first
+        meta = record.asset_materialization.metadata if record.asset_materialization else {}
+        if meta.get("challenger") and meta["challenger"].value and "model_version" in meta:
+            return str(meta["model_version"].value)
+    return None
+
+
 def challenger_in_shadow(
     instance: dg.DagsterInstance, decided_after: str | None = None
 ) -> str | None:

@@ -8,7 +8,7 @@ import dagster as dg
 
 from retrain_assets import names
 from retrain_assets.config import RetrainConfig
-from retrain_assets.records import new_materializations
+from retrain_assets.records import new_materializations, newest_gated_version
 from retrain_assets.run_config import rollback_run_config
 
 if TYPE_CHECKING:  # the type define_asset_job returns (not exported by dagster)
@@ -36,6 +36,7 @@ def evaluate_canary_sensor(context: dg.SensorEvaluationContext, need: int):
     when a challenger reaches `need`."""
     state = json.loads(context.cursor) if context.cursor else {"after": None, "rows": {}}
     requests: list[dg.RunRequest] = []
+    replaced: list[str] = []
     for storage_id, day, meta in new_materializations(
         context.instance, names.PERFORMANCE_REPORT, state["after"]
     ):
@@ -46,11 +47,20 @@ def evaluate_canary_sensor(context: dg.SensorEvaluationContext, need: int):
         before = state["rows"].get(version, 0)
         total = before + int(meta.get("challenger_labelled_rows", 0))
         state["rows"][version] = total
-        if before < need <= total:
-            requests.append(canary_request(version, total, day))
+        if not before < need <= total:
+            continue
+        # A soft trigger may have replaced the challenger since this report (one trained before
+        # a change cannot answer it): the canary judges only the challenger still waiting.
+        newest = newest_gated_version(context.instance)
+        if newest is not None and newest != version:
+            replaced.append(f"v{version} reached {total} shadow rows but v{newest} replaced it")
+            continue
+        requests.append(canary_request(version, total, day))
     state["rows"] = dict(list(state["rows"].items())[-KEEP_VERSIONS:])
     context.update_cursor(json.dumps(state))
-    return requests or dg.SkipReason("no challenger with enough labelled shadow rows")
+    return requests or dg.SkipReason(
+        "; ".join(replaced) or "no challenger with enough labelled shadow rows"
+    )
 
 
 def evaluate_guardrail(context: dg.SensorEvaluationContext):

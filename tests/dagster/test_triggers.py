@@ -370,3 +370,24 @@ def test_degradation_is_not_held_back_by_a_retraining_before_it_began(tmp_path: 
         held = tick(project, instance, "performance_sensor")
         assert not held.run_requests
         assert f"degradation on {_day(5)} held back: within the 3-day cooldown" in held.skip_message
+
+
+def test_the_canary_judges_only_the_challenger_still_waiting(tmp_path: Path) -> None:
+    # v5 (a scheduled retraining) reached its shadow rows, but a soft trigger replaced it with
+    # v6 meanwhile: no canary for v5 (it would judge v6, which has no shadow rows yet).
+    project = make_project(tmp_path, NO_DRIFT, {**FAST, "canary": {"min_rows": 500}})
+    shadow = {"challenger_version": "5", "challenger_labelled_rows": 300}
+    with dg.instance_for_test() as instance:
+        _challenger_decided(instance, _day(3), version="5")
+        _report(instance, "performance_report", _day(4), **shadow)
+        _report(instance, "performance_report", _day(5), **shadow)
+        [request] = tick(project, instance, "canary_sensor").run_requests
+        assert request.run_key == "canary@v5"
+    with dg.instance_for_test() as instance:
+        _challenger_decided(instance, _day(3), version="5")
+        _report(instance, "performance_report", _day(4), **shadow)
+        _challenger_decided(instance, _day(5), version="6")
+        _report(instance, "performance_report", _day(5), **shadow)
+        held = tick(project, instance, "canary_sensor")
+        assert not held.run_requests
+        assert held.skip_message == "v5 reached 600 shadow rows but v6 replaced it"
