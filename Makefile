@@ -9,7 +9,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DAGSTER_DISABLE_TELEMETRY := 1
 
-.PHONY: install chromium dev test lint format docs clean
+.PHONY: install chromium dev test test-policy lint format docs clean
 
 # What pip cannot install comes from Debian's packages: installed here when running as root with
 # apt-get (CI, a fresh container); otherwise make stops at once with the command to run.
@@ -49,6 +49,11 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 
 test: install chromium
 	$(PY) -m pytest -n 2 --dist loadfile
+
+# The default policy's decision-quality targets on 90-day simulations (tests/policy): each kind of
+# drift replayed through the real definitions, minutes each. CI runs it after `make test`.
+test-policy: install
+	$(PY) -m pytest -n 2 -m policy tests/policy
 
 lint: install
 	$(VENV)/bin/ruff check retrain_assets tests
