@@ -56,14 +56,13 @@ def held_back(
     not have answered it, so its cooldown does not hold this one back."""
     if off is not None:
         return f"{off} is false"
-    if last is None:
-        return f"challenger v{shadow} is still in its canary" if shadow is not None else None
-    decided, reason = last
-    if decided >= day:
-        return f"a retraining was already decided on {decided}"
-    waived = since is not None and predates(decided, reason, since)
-    if not waived and days_between(decided, day) < max(cooldown, 1):
-        return f"within the {cooldown}-day cooldown after the retraining of {decided}"
+    if last is not None:
+        decided, reason = last
+        if decided >= day:
+            return f"a retraining was already decided on {decided}"
+        waived = since is not None and predates(decided, reason, since)
+        if not waived and days_between(decided, day) < max(cooldown, 1):
+            return f"within the {cooldown}-day cooldown after the retraining of {decided}"
     if shadow is not None:
         return f"challenger v{shadow} is still in its canary"
     return None
