@@ -68,6 +68,23 @@ def held_back(
     return None
 
 
+def _holds(
+    context: dg.SensorEvaluationContext,
+    what: str,
+    decision: tuple[str, tuple[str, str] | None, int, str | None, str],
+    held: list[str],
+) -> bool:
+    """Whether a soft trigger holds back `what`; the reason is appended to `held` and logged.
+    `decision` is (day, last retraining, cooldown, switched-off key, where the change began)."""
+    day, last, cooldown, off, since = decision
+    shadow = challenger_in_shadow(context.instance, decided_after=since)
+    why = held_back(day, last, cooldown, shadow, off, since)
+    if why:
+        held.append(f"{what} held back: {why}")
+        context.log.info(held[-1])
+    return why is not None
+
+
 def evaluate_bootstrap(context: dg.SensorEvaluationContext, day_before_start: str):
     instance = context.instance
     latest = instance.fetch_materializations(
@@ -118,12 +135,8 @@ def evaluate_drift(
         if len(streak) < need or not all(days[d][0] for d in streak):
             continue
         since = run_start({d: v[0] for d, v in days.items()}, day)
-        shadow = challenger_in_shadow(context.instance, decided_after=since)
         off = None if enabled else "drift.retrain"
-        why = held_back(day, last, cooldown, shadow, off, since)
-        if why:
-            held.append(f"drift on {day} held back: {why}")
-            context.log.info(held[-1])
+        if _holds(context, f"drift on {day}", (day, last, cooldown, off, since), held):
             continue
         run = sum(1 for d in days if since <= d <= day)
         evidence = f"{days[day][1]} on {day}; {run} drifted batches in a row ({since}..{day})"
@@ -169,12 +182,8 @@ def evaluate_performance(context: dg.SensorEvaluationContext, cooldown: int, ena
         if not days[day]:
             continue
         since = run_start(days, day)
-        shadow = challenger_in_shadow(context.instance, decided_after=since)
         off = None if enabled else "performance.retrain"
-        why = held_back(day, last, cooldown, shadow, off, since)
-        if why:
-            held.append(f"degradation on {day} held back: {why}")
-            context.log.info(held[-1])
+        if _holds(context, f"degradation on {day}", (day, last, cooldown, off, since), held):
             continue
         reason = "concept" if meta.get("concept_drift") else "performance"
         evidence = f"{meta.get('reason', '')} on {day} ({performance_reference(meta)})"
