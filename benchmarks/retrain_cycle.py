@@ -67,7 +67,15 @@ STEPS += ("model_history",)
 # Plain phases that do what each Dagster step does (the rest of a step is Dagster's own).
 PLAIN_OF_STEP = {
     "training_dataset": ("data_load", "training_set", "dvc_add", "mlflow_run", "data_gate"),
-    "candidate_model": ("champion_load", "fit", "champion_auc", "log_register", "latency", "tags"),
+    "candidate_model": (
+        "champion_load",
+        "fit",
+        "champion_auc",
+        "calibration_log",
+        "log_register",
+        "latency",
+        "tags",
+    ),
     "promoted_model": ("promotion",),
 }
 
@@ -100,16 +108,17 @@ def instrument_dagster_process() -> None:
     """Time the calls a retraining step spends its time in (inclusive times; some nest)."""
     import mlflow
     import pandas as pd
-    from retrain_assets.assets import history, train
 
     from retrain_assets.lib.drift import profile as drift
     from retrain_assets.lib.release import model_gates as gates
     from retrain_assets.lib.release import model_store as registry
     from retrain_assets.lib.release import timeline as model_history
     from retrain_assets.lib.training import fitting as training
+    from retrain_assets.release import model_history as history
     from retrain_assets.resources.dvc import DvcRepository
     from retrain_assets.resources.mlflow import MlflowTracking
     from retrain_assets.resources.model_registry import ModelRegistry
+    from retrain_assets.training import dataset as train
 
     timed(pd, "read_parquet", "pandas.read_parquet")
     timed(train, "labelled_rows", "train.labelled_rows (read batches + join)")
@@ -238,12 +247,14 @@ def child_plain() -> None:
 
     from retrain_assets.config import load_config
     from retrain_assets.lib.data.contract import landing_day
+    from retrain_assets.lib.monitoring.estimation import reliability_png
     from retrain_assets.lib.release import model_gates as gates
     from retrain_assets.lib.release import model_store as registry
     from retrain_assets.lib.release import promotion
     from retrain_assets.lib.training import data_gate as datagate
     from retrain_assets.lib.training import fitting as training
     from retrain_assets.lib.training import strategies
+    from retrain_assets.lib.training.calibration import CalibrationSettings
 
     lap("imports")
     cfg = load_config()
@@ -345,6 +356,9 @@ def child_plain() -> None:
         strategy=strategy,
         base=champion_model if strategy == "incremental" else None,
         extra_iter=cfg.training.incremental_extra_iter,
+        calibration=CalibrationSettings(
+            cfg.calibration.method, cfg.calibration.holdout_share, cfg.calibration.min_rows
+        ),
     )
     lap("fit")
     test = chosen[chosen[training.SPLIT] == "test"]
@@ -353,6 +367,19 @@ def child_plain() -> None:
         scores = training.score(champion_model, test[data.features])
         champion_auc, _ = training.evaluate(test[training.TARGET].to_numpy(), scores)
     lap("champion_auc")
+    with tempfile.TemporaryDirectory() as calib_dir:  # the calibrator, as candidate_model logs it
+        test_scores = training.score(fit.pipeline, test[data.features])
+        calibrator = fit.calibration.calibrator
+        (Path(calib_dir) / "calibrator.json").write_text(json.dumps(calibrator.to_dict()))
+        reliability_png(
+            test[training.TARGET].to_numpy(),
+            test_scores,
+            calibrator.apply(test_scores),
+            Path(calib_dir) / "reliability.png",
+            title="reliability",
+        )
+        mlflow.log_artifacts(calib_dir, artifact_path="calibration")
+    lap("calibration_log")
     mlflow.log_params({"estimator": cfg.model.estimator, "test_days": cfg.model.test_days})
     mlflow.set_tags({"retrain.reason": "manual"})
     logged = registry.log_and_register(

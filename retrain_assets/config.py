@@ -158,6 +158,49 @@ class GatesConfig(_Strict):
     """Single-row predictions timed for the latency gate."""
 
 
+class CalibrationConfig(_Strict):
+    """The calibrator every candidate gets: it turns the model's scores into probabilities that
+    estimated_performance reads (labels are not needed to estimate the AUC of a batch)."""
+
+    method: Literal["sigmoid", "isotonic"] = "sigmoid"
+    """sigmoid: Platt scaling of the score's logit (2 parameters, monotone: it never changes a
+    ranking); isotonic: a monotone step function (needs more rows, may tie scores)."""
+    holdout_share: float = Field(0.2, gt=0.0, lt=0.5)
+    """The calibrator is fitted on the newest share of the train rows (time order), scored by a
+    model fitted on the older rest; the candidate itself is then fitted on every train row. The
+    test rows the gates judge never calibrate."""
+    min_rows: int = Field(200, ge=20)
+    """Fewer held-out rows (or a single class) leave the candidate uncalibrated (identity),
+    which its calibration check reports."""
+    max_ece: float = Field(0.05, gt=0.0, le=1.0)
+    """The candidate's calibration check warns when the expected calibration error of its
+    calibrated probabilities on the test rows exceeds this (10 equal-width bins)."""
+    serve: bool = False
+    """Write the calibrated probability as the served score in predictions (default: the
+    model's own score, unchanged)."""
+
+
+class EstimationConfig(_Strict):
+    """Performance estimated before labels arrive (confidence-based: each row's calibrated
+    probability is its chance of being positive), and the estimated-performance trigger."""
+
+    confidence: float = Field(0.9, gt=0.5, lt=1.0)
+    """Two-sided confidence of the interval around the estimated AUC."""
+    threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    """Decision threshold on the score for the expected accuracy."""
+    min_rows: int = Field(200, ge=2)
+    """No estimate (and no verdict) for a batch with fewer rows."""
+    relative_drop: float = Field(0.05, ge=0.0, lt=1.0)
+    """Estimated degraded when the interval's upper end < the champion's test AUC x
+    (1 - relative_drop), or < performance.absolute_floor."""
+    consecutive: int = Field(2, ge=1)
+    """performance_sensor retrains after this many estimated-degraded batches in a row (it
+    shares performance.cooldown_days and performance.retrain)."""
+    retrain: bool = True
+    """Whether an estimated drop starts a retraining (reason estimated_performance); off, the
+    estimate and its check are still reported."""
+
+
 class CanaryConfig(_Strict):
     """The shadow comparison between a gated challenger and the champion on live labels."""
 
@@ -225,6 +268,11 @@ class DriftConfig(_Strict):
     """... when those batches hold at least this many rows; else the training set is used."""
     cooldown_days: int = Field(7, ge=0)
     """... and only when the last retraining is at least this many data days old."""
+    require_impact: bool = False
+    """Drift retrains only when the estimated AUC of its newest batch also fell: the interval's
+    upper end below the champion's test AUC. Drift the model's own probabilities say does not
+    hurt then costs no retraining (the estimate cannot see concept drift; the label-based
+    triggers still can)."""
     retrain: bool = True
     """Whether drift_sensor starts retrainings at all; off, drift is still measured and reported
     (a policy of schedule-only retraining, e.g. in `backtest --compare`)."""
@@ -299,6 +347,8 @@ class RetrainConfig(_Strict):
     ingest: IngestConfig = IngestConfig()
     training: TrainingConfig = TrainingConfig()
     gates: GatesConfig = GatesConfig()
+    calibration: CalibrationConfig = CalibrationConfig()
+    estimation: EstimationConfig = EstimationConfig()
     canary: CanaryConfig = CanaryConfig()
     guardrail: GuardrailConfig = GuardrailConfig()
     drift: DriftConfig = DriftConfig()

@@ -11,6 +11,7 @@ LABEL_BATCH = "label_batch"
 REFERENCE_PROFILE = "reference_profile"
 DRIFT_REPORT = "drift_report"
 PREDICTIONS = "predictions"
+ESTIMATED_PERFORMANCE = "estimated_performance"
 PERFORMANCE_REPORT = "performance_report"
 TRAINING_DATASET = "training_dataset"
 CANDIDATE_MODEL = "candidate_model"
@@ -30,6 +31,8 @@ FEATURE_BATCH_SCHEMA = "feature_batch_schema"
 LABEL_BATCH_SCHEMA = "label_batch_schema"
 DRIFT_CHECK = "drift_report_within_threshold"
 PERFORMANCE_CHECK = "performance_report_not_degraded"
+ESTIMATION_CHECK = "estimated_performance_not_degraded"
+CALIBRATION_CHECK = "candidate_model_calibration"
 DATA_GATE = "training_dataset_data_gate"
 AUC_GATE = "candidate_model_auc_vs_champion"
 LATENCY_GATE = "candidate_model_p95_latency"
@@ -69,7 +72,9 @@ PREVIOUS = "previous_champion"
 REASON_TAG = "retrain/reason"
 """Why a retraining run started (bootstrap, drift, performance, concept, schedule, manual, canary,
 rollback); the run queue lets one run with this tag execute at a time."""
-SOFT_REASONS = ("drift", "performance", "concept")
+ESTIMATED_REASON = ESTIMATED_PERFORMANCE
+"""The reason of a retraining started on a drop of the performance estimated before labels."""
+SOFT_REASONS = ("drift", "performance", "concept", ESTIMATED_REASON)
 """Reasons that answer a detected change (the schedule, bootstrap and manual runs do not)."""
 EVIDENCE_TAG = "retrain/evidence"
 """The figures behind the reason, as text a person can read on the run page."""
@@ -91,6 +96,12 @@ SENSOR_NAME_TAG = "dagster/sensor_name"
 SCHEDULE_NAME_TAG = "dagster/schedule_name"
 
 # Model-version tags in the MLflow registry.
+CALIBRATION_URI = "calibration_uri"
+"""Where the version's calibrator (JSON) is: an artifact of the run that logged the version."""
+CALIBRATION_SHA = "calibration_sha256"
+"""sha256 of that calibrator file, recorded at registration; a calibrator that differs is
+refused."""
+CALIBRATION_METHOD = "calibration_method"
 REFERENCE_SINCE = "reference_since"
 """The day the regime the version was trained for began (set by a drift retraining, inherited
 by later ones): its drift reference is the production batches since that day."""

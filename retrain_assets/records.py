@@ -88,9 +88,14 @@ GATE_FAILED = "failed"
 def tag_failed_gates(
     context: dg.AssetExecutionContext, items: Iterable[dg.Output | dg.AssetCheckResult]
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
-    """Pass an asset's outputs through; tag the run `retrain/gates=failed` when a check fails."""
+    """Pass an asset's outputs through; tag the run `retrain/gates=failed` when a gate (a check of
+    ERROR severity) fails; a WARN check, such as the calibration check, is not a gate."""
     for item in items:
-        if isinstance(item, dg.AssetCheckResult) and not item.passed:
+        if (
+            isinstance(item, dg.AssetCheckResult)
+            and not item.passed
+            and item.severity == dg.AssetCheckSeverity.ERROR
+        ):
             context.instance.add_run_tags(context.run_id, {names.GATES_TAG: GATE_FAILED})
         yield item
 

@@ -50,6 +50,9 @@ SMALL = sim.SimulationSpec(
 HISTORY_COLUMNS = [
     "day",
     "live_auc",
+    "estimated_auc",
+    "estimated_auc_low",
+    "estimated_auc_high",
     "champion_version",
     "drift_share",
     "retrain_reasons",

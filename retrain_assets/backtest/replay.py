@@ -221,7 +221,7 @@ class _Observer:
 
     def __init__(self, instance: dg.DagsterInstance, cfg: RetrainConfig) -> None:
         self.instance = instance
-        watched = (names.DRIFT_REPORT, names.PERFORMANCE_REPORT)
+        watched = (names.DRIFT_REPORT, names.PERFORMANCE_REPORT, names.ESTIMATED_PERFORMANCE)
         self.after: dict[str, int | None] = dict.fromkeys(watched)
         self.meta: dict[str, dict[str, dict]] = {asset: {} for asset in watched}
         self.registry = ModelRegistry(
@@ -238,8 +238,8 @@ class _Observer:
             del self.meta[asset][key]
 
     def record(self, day: str, results: list[dg.ExecuteInProcessResult]) -> DayRecord:
-        self._read(names.DRIFT_REPORT)
-        self._read(names.PERFORMANCE_REPORT)
+        for asset in self.meta:
+            self._read(asset)
         drift = self.meta[names.DRIFT_REPORT].get(day, {})
         perf = self.meta[names.PERFORMANCE_REPORT].get(day, {})
         rec = DayRecord(
@@ -247,6 +247,8 @@ class _Observer:
             drift_share=drift.get("share_drifted"),
             drifted=drift.get("drifted"),
             live_auc=perf.get("auc"),
+            estimated=_estimated(self.meta[names.ESTIMATED_PERFORMANCE].get(day, {})),
+            estimate_check=_estimate_check(perf),
             runs=len(results),
         )
         for result in results:
@@ -263,10 +265,33 @@ class _Observer:
         return rec
 
 
+def _estimated(meta: dict) -> dict:
+    """The batch's estimate (auc, low, high), empty when none was made."""
+    if meta.get("estimated_auc") is None:
+        return {}
+    return {
+        "auc": meta["estimated_auc"],
+        "low": meta.get("estimated_auc_low"),
+        "high": meta.get("estimated_auc_high"),
+    }
+
+
+def _estimate_check(perf: dict) -> dict:
+    """The estimate for the labelled rows against their realized AUC, from a performance
+    report's metadata (empty when it has none)."""
+    if perf.get("estimation_error") is None:
+        return {}
+    return {"error": perf["estimation_error"], "covered": perf.get("estimate_covers")}
+
+
 def _gates(result: dg.ExecuteInProcessResult) -> str:
     """pass, fail (the failed checks), or error when the run failed before its checks."""
     evaluations = result.get_asset_check_evaluations()
-    failed = sorted(e.check_name for e in evaluations if not e.passed)
+    failed = sorted(
+        e.check_name
+        for e in evaluations
+        if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+    )
     if failed:
         return "fail (" + ", ".join(failed) + ")"
     return "pass" if result.success else "error"

@@ -15,10 +15,18 @@ from typing import Any
 import numpy as np
 
 from retrain_assets.lib.tables import text_table
+from retrain_assets.names import SOFT_REASONS
 
-SOFT_REASONS = ("drift", "performance", "concept")
-"""Retraining reasons that are detections (the schedule, bootstrap, manual runs are not)."""
-TIMELINE_KEYS = ("day", "drift_share", "live_auc", "reason", "gates", "canary", "champion_version")
+TIMELINE_KEYS = (
+    "day",
+    "drift_share",
+    "estimated_auc",
+    "live_auc",
+    "reason",
+    "gates",
+    "canary",
+    "champion_version",
+)
 
 
 @dataclass
@@ -29,6 +37,11 @@ class DayRecord:
     drift_share: float | None = None
     drifted: bool | None = None
     live_auc: float | None = None
+    estimated: dict[str, Any] = field(default_factory=dict)
+    """The champion's estimate on the day's batch, before labels: auc, low, high."""
+    estimate_check: dict[str, Any] = field(default_factory=dict)
+    """The day's labelled rows: the AUC estimated for them against their realized AUC (error,
+    covered), from the performance report."""
     reasons: list[str] = field(default_factory=list)
     gates: list[str] = field(default_factory=list)
     canary: list[str] = field(default_factory=list)
@@ -44,6 +57,11 @@ class DayRecord:
             "drift_share": _finite(self.drift_share),
             "drifted": self.drifted,
             "live_auc": _finite(self.live_auc),
+            "estimated_auc": _finite(self.estimated.get("auc")),
+            "estimated_auc_low": _finite(self.estimated.get("low")),
+            "estimated_auc_high": _finite(self.estimated.get("high")),
+            "estimation_error": _finite(self.estimate_check.get("error")),
+            "estimate_covers": self.estimate_check.get("covered"),
             "reason": ", ".join(self.reasons) or None,
             "gates": ", ".join(self.gates) or None,
             "canary": ", ".join(self.canary) or None,
@@ -67,6 +85,30 @@ def pooled_auc(y: np.ndarray, score: np.ndarray) -> float | None:
     from sklearn.metrics import roc_auc_score
 
     return float(roc_auc_score(y, np.asarray(score, dtype=float)))
+
+
+def estimation_summary(records: list[DayRecord], drift_date: str | None) -> dict[str, Any]:
+    """How well the estimate before labels matched the AUC the labels gave for the same rows,
+    over the label days that have both: mean and median absolute error, the interval's coverage;
+    after the true drift start too, where an answer key gives one."""
+
+    def figures(rows: list[DayRecord], suffix: str) -> dict[str, Any]:
+        errors = [abs(r.estimate_check["error"]) for r in rows]
+        covered = [bool(r.estimate_check["covered"]) for r in rows]
+        return {
+            f"estimation_mae{suffix}": _finite(float(np.mean(errors))) if errors else None,
+            f"estimation_median_abs_error{suffix}": _finite(float(np.median(errors)))
+            if errors
+            else None,
+            f"estimation_coverage{suffix}": _finite(float(np.mean(covered))) if covered else None,
+            f"estimation_days{suffix}": len(rows),
+        }
+
+    checked = [r for r in records if r.estimate_check.get("error") is not None]
+    out = figures(checked, "")
+    if drift_date:
+        out.update(figures([r for r in checked if r.day >= drift_date], "_after_drift"))
+    return out
 
 
 def _batches_until(days: list[str], start: str, end: str) -> int:
@@ -127,6 +169,7 @@ def summarize(
         "baseline_live_auc": _finite(baseline_live_auc),
         "auc_days": auc_days,
         "auc_rows": auc_rows,
+        **estimation_summary(records, drift_date),
     }
 
 
@@ -138,9 +181,23 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _estimation_line(s: dict[str, Any]) -> str:
+    if not s.get("estimation_days"):
+        return "no label day with an estimate"
+    line = (
+        f"mean |error| {_cell(s['estimation_mae'])}, "
+        f"median {_cell(s['estimation_median_abs_error'])}, "
+        f"interval covers {_cell(s['estimation_coverage'])} of {s['estimation_days']} label days"
+    )
+    if s.get("estimation_days_after_drift"):
+        line += f" (after the drift: mean |error| {_cell(s['estimation_mae_after_drift'])})"
+    return line
+
+
 def format_report(report: dict[str, Any]) -> str:
     """The timeline as a table, then the summary, for a terminal."""
-    header = ["day", "drift share", "live AUC", "trigger", "gates", "canary", "champion"]
+    header = ["day", "drift share", "est. AUC", "live AUC", "trigger", "gates", "canary"]
+    header.append("champion")
     rows = [[_cell(row[k]) for k in TIMELINE_KEYS] for row in report["timeline"]]
     lines = text_table(header, rows).splitlines()
     s = report["summary"]
@@ -159,5 +216,6 @@ def format_report(report: dict[str, Any]) -> str:
         f"champion at the end    v{_cell(s['final_champion_version'])}",
         f"live AUC, policy       {_cell(s['final_live_auc'])} ({auc_span})",
         f"live AUC, no retraining {_cell(s['baseline_live_auc'])}",
+        f"estimate vs labels     {_estimation_line(s)}",
     ]
     return "\n".join(lines)

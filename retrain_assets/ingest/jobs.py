@@ -23,11 +23,12 @@ def build_ingest_jobs(daily: dg.PartitionsDefinition) -> list[AssetJob]:
             names.LABEL_BATCH,
             names.DRIFT_REPORT,
             names.PREDICTIONS,
+            names.ESTIMATED_PERFORMANCE,
             names.PERFORMANCE_REPORT,
         ),
         partitions_def=daily,
-        description="One day's landing file: checked and stored, then monitored (drift report and "
-        "predictions for features, performance report for labels).",
+        description="One day's landing file: checked and stored, then monitored (drift report, "
+        "predictions and estimated performance for features, performance report for labels).",
         executor_def=dg.in_process_executor,
     )
     reference_job = dg.define_asset_job(

@@ -24,7 +24,12 @@ if TYPE_CHECKING:  # the type define_asset_job returns (not exported by dagster)
     )
 
 ASSETS_OF_KIND = {
-    "features": [names.FEATURE_BATCH, names.DRIFT_REPORT, names.PREDICTIONS],
+    "features": [
+        names.FEATURE_BATCH,
+        names.DRIFT_REPORT,
+        names.PREDICTIONS,
+        names.ESTIMATED_PERFORMANCE,
+    ],
     "labels": [names.LABEL_BATCH, names.PERFORMANCE_REPORT],
 }
 

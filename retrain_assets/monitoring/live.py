@@ -26,6 +26,7 @@ class LiveReport:
     challenger_version: str | None = None
     challenger_rows: int = 0
     guardrail: Any = None  # lib.release.guardrail.GuardrailVerdict while the old champion shadows
+    estimate: Any = None  # lib.monitoring.impact.EstimationError: estimated vs realized AUC
 
 
 def stored_predictions(store: LandingStore, cfg: RetrainConfig, day: str) -> pd.DataFrame:
@@ -95,10 +96,44 @@ def guardrail_verdict(cfg: RetrainConfig, joined_by_day: dict[str, pd.DataFrame]
     )
 
 
+def labelled_estimate(
+    cfg: RetrainConfig, joined_by_day: dict, verdict: Any, calibration_se: float
+) -> Any:
+    """The estimate the champion's calibrated probabilities gave for the very rows whose labels
+    made the verdict, against their realized AUC (None for rows stored before calibration)."""
+    import pandas as pd
+
+    from retrain_assets.lib.monitoring.estimation import estimate_performance
+    from retrain_assets.lib.monitoring.impact import estimation_error
+
+    frames = [joined_by_day[d] for d in verdict.pooled_days if d in joined_by_day]
+    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if rows.empty or "champion_probability" not in rows:
+        return None
+    rows = rows[rows["champion_probability"].notna()]
+    if rows.empty:
+        return None
+    est = estimate_performance(
+        rows["score"].to_numpy(dtype=float),
+        rows["champion_probability"].to_numpy(dtype=float),
+        threshold=cfg.estimation.threshold,
+        confidence=cfg.estimation.confidence,
+        calibration_se=calibration_se,
+    )
+    return estimation_error(est, verdict.auc)
+
+
 def evaluate_day(
-    store: LandingStore, cfg: RetrainConfig, day: str, champion: str, baseline: float | None
+    store: LandingStore,
+    cfg: RetrainConfig,
+    day: str,
+    champion: str,
+    baseline: float | None,
+    calibration_se: float = 0.0,
 ) -> LiveReport:
-    """The champion's live verdict on `day`'s labels (pooled with the window's earlier days)."""
+    """The champion's live verdict on `day`'s labels (pooled with the window's earlier days), and
+    the estimate its calibrated probabilities gave for the same rows (the calibrator's own noise,
+    `calibration_se`, in the estimate's interval)."""
     import pandas as pd
 
     from retrain_assets.lib.monitoring import live
@@ -135,11 +170,13 @@ def evaluate_day(
         drift_share=shares,
         detector_alarm=ph.alarm,
     )
+    estimate = labelled_estimate(cfg, joined_by_day, verdict, calibration_se)
     state = {
         "day": day,
         "champion_version": champion,
         "page_hinkley": ph.to_dict(),
         "verdict": verdict.to_metadata(),
+        "estimate": estimate.to_metadata() if estimate else None,
     }
     guard = guardrail_verdict(cfg, joined_by_day)
-    return LiveReport(verdict, state, unmatched, other, challenger, shadow, guard)
+    return LiveReport(verdict, state, unmatched, other, challenger, shadow, guard, estimate)

@@ -8,4 +8,5 @@ REFERENCE_SOURCE = "source.json"  # in PROFILE_DIR: what the profile was built f
 DRIFT_DIR = ("monitoring", "drift")
 PREDICTIONS_DIR = ("monitoring", names.PREDICTIONS)
 PERFORMANCE_DIR = ("monitoring", "performance")
+ESTIMATED_DIR = ("monitoring", names.ESTIMATED_PERFORMANCE)
 HISTORY_CHART = ("monitoring", "model_history.png")

@@ -1,5 +1,7 @@
 """performance_report[day]: the champion's live AUC on the labels that arrived that day, against
-its own test AUC; concept drift; and the guardrail's watch over a fresh promotion.
+its own test AUC; concept drift; the guardrail's watch over a fresh promotion; and, beside the
+realized AUC, the AUC that was estimated for the same rows before their labels came (and the
+error).
 
 Only rows scored by the current champion count: after a promotion, labels for rows the previous
 champion scored say nothing about the new one (and would re-trigger a retraining for nothing).
@@ -43,7 +45,14 @@ def report_performance(
     if champion is None:
         raise dg.Failure(f"no '{names.CHAMPION}' alias on {registry.registered_name}")
     baseline = registry.version_tags(champion).get("test_auc")
-    report = evaluate_day(store, cfg, day, champion, float(baseline) if baseline else None)
+    report = evaluate_day(
+        store,
+        cfg,
+        day,
+        champion,
+        float(baseline) if baseline else None,
+        registry.calibrator(champion).auc_se,
+    )
     write_json(report.state, store.path_for(*PERFORMANCE_DIR, f"{day}.json"))
     verdict = report.verdict
     yield dg.MaterializeResult(
@@ -55,6 +64,7 @@ def report_performance(
             "challenger_version": report.challenger_version or "none",
             "challenger_labelled_rows": report.challenger_rows,
             **guardrail_metadata(report, registry),
+            **(report.estimate.to_metadata() if report.estimate else {}),
         }
     )
     yield dg.AssetCheckResult(

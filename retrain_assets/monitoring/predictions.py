@@ -1,5 +1,9 @@
 """predictions[day]: the day's batch scored by the champion and, in its shadow, by the challenger
-(and, while the guardrail watches a promotion, by the previous champion)."""
+(and, while the guardrail watches a promotion, by the previous champion).
+
+Each model's score is stored with its calibrated probability (``<alias>_probability``, the
+version's calibrator applied), which estimated_performance reads. With ``calibration.serve`` the
+served score is the calibrated probability itself."""
 
 import dagster as dg
 
@@ -28,7 +32,10 @@ def score_batch(
                 raise dg.Failure(f"no '{names.CHAMPION}' alias on {registry.registered_name}")
             continue
         model = registry.load(version)
-        out[f"{alias}_score"] = model.predict_proba(batch[cfg.data.features])[:, 1]
+        scores = model.predict_proba(batch[cfg.data.features])[:, 1]
+        probability = registry.calibrator(version).apply(scores)
+        out[f"{alias}_score"] = probability if cfg.calibration.serve else scores
+        out[f"{alias}_probability"] = probability
         out[f"{alias}_version"] = version
         versions[alias] = version
     out["day"] = day

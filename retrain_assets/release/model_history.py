@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # pandas is imported inside the steps: the code location load
 SOURCES = {
     "performance": names.PERFORMANCE_REPORT,
     "drift": names.DRIFT_REPORT,
+    "estimated": names.ESTIMATED_PERFORMANCE,
     "release": names.PROMOTED_MODEL,
 }
 MLFLOW_COLUMNS = {
@@ -45,6 +46,9 @@ def fact(kind: str, day: str | None, latest_day: str | None, meta: dict) -> dict
         }
     if kind == "drift" and day:
         return {"day": day, "drift_share": meta.get("share_drifted")}
+    if kind == "estimated" and day:
+        keys = ("estimated_auc", "estimated_auc_low", "estimated_auc_high")
+        return {"day": day, **{k: meta.get(k) for k in keys}}
     if kind == "release" and latest_day:
         if meta.get("decision") == "promote":
             return {"day": latest_day, "promoted_to": meta.get("new_version")}
@@ -119,13 +123,19 @@ def build_model_history_asset(cfg: RetrainConfig) -> dg.AssetsDefinition:
     @dg.asset(
         name=names.MODEL_HISTORY,
         group_name=names.RELEASE_GROUP,
-        deps=[names.PERFORMANCE_REPORT, names.DRIFT_REPORT, names.PROMOTED_MODEL],
+        deps=[
+            names.PERFORMANCE_REPORT,
+            names.ESTIMATED_PERFORMANCE,
+            names.DRIFT_REPORT,
+            names.PROMOTED_MODEL,
+        ],
     )
     def model_history(
         context: dg.AssetExecutionContext, store: LandingStore, registry: ModelRegistry
     ) -> dg.MaterializeResult:
-        """Per data day: live AUC, champion version, drift share, retraining reasons, promotions
-        and rollbacks; the day live AUC began to fall; a chart. Refreshed by every retraining,
+        """Per data day: live AUC, the AUC estimated before labels, champion version, drift
+        share, retraining reasons, promotions and rollbacks; the day live AUC began to fall; a
+        chart. Refreshed by every retraining,
         canary and rollback run (or on demand)."""
         return summarise_history(cfg, context.instance, store, registry)
 

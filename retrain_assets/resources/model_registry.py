@@ -26,7 +26,16 @@ _NOT_FOUND = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}
 KEEP_LOADED = 4
 """Models a process keeps loaded (champion, challenger, previous champion, one more)."""
 _loaded: "OrderedDict[tuple[str, str, str, str], Any]" = OrderedDict()
+_calibrators: "OrderedDict[tuple[str, str, str, str], Any]" = OrderedDict()
+"""The calibrators of those versions, kept the same way (checked once per recorded hash)."""
 _loaded_lock = threading.Lock()
+
+
+def _keep(cache: "OrderedDict[tuple[str, str, str, str], Any]", key: tuple, value: Any) -> None:
+    with _loaded_lock:
+        cache[key] = value
+        while len(cache) > KEEP_LOADED:
+            cache.popitem(last=False)
 
 
 def _not_found(exc: Exception) -> bool:
@@ -122,8 +131,28 @@ class ModelRegistry(dg.ConfigurableResource):
                 _loaded.move_to_end(key)
                 return _loaded[key]
         model = model_io.load_verified(self.model_uri(version), expected, self.tracking_uri)
-        with _loaded_lock:
-            _loaded[key] = model
-            while len(_loaded) > KEEP_LOADED:
-                _loaded.popitem(last=False)
+        _keep(_loaded, key, model)
         return model
+
+    def calibrator(self, version: str, tags: dict[str, str] | None = None) -> Any:
+        """The version's calibrator (lib.monitoring.estimation.Calibrator), checked against the
+        sha256 recorded at registration; the identity for a version registered without one
+        (before calibration existed): its scores are then read as probabilities."""
+        from retrain_assets import names
+        from retrain_assets.lib.monitoring.estimation import IDENTITY, Calibrator
+        from retrain_assets.lib.release import model_store as model_io
+
+        tags = self.version_tags(version) if tags is None else tags
+        uri, expected = tags.get(names.CALIBRATION_URI), tags.get(names.CALIBRATION_SHA)
+        if not uri:
+            return IDENTITY
+        key = (self.tracking_uri, self.registered_name, str(version), expected or "")
+        with _loaded_lock:
+            if expected and key in _calibrators:
+                _calibrators.move_to_end(key)
+                return _calibrators[key]
+        calibrator = Calibrator.from_dict(
+            model_io.load_json_artifact(uri, expected, self.tracking_uri)
+        )
+        _keep(_calibrators, key, calibrator)
+        return calibrator

@@ -17,6 +17,7 @@ from retrain_assets.resources.landing import LandingStore
 from retrain_assets.resources.mlflow import MlflowTracking, retry_policy
 from retrain_assets.resources.model_registry import ModelRegistry
 from retrain_assets.run_config import TrainingRunConfig
+from retrain_assets.training.calibration import calibration_spec
 from retrain_assets.training.candidate import train_candidate
 from retrain_assets.training.dataset import build_training_set
 
@@ -86,7 +87,7 @@ def build_training_assets(cfg: RetrainConfig) -> list[dg.AssetsDefinition]:
         group_name=names.TRAINING_GROUP,
         kinds={"sklearn", "mlflow"},
         retry_policy=retries,
-        check_specs=model_gate_specs(cfg),
+        check_specs=[*model_gate_specs(cfg), calibration_spec(cfg)],
     )
     def candidate_model(
         context: dg.AssetExecutionContext,

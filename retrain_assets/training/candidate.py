@@ -33,8 +33,9 @@ def load_champion(registry: ModelRegistry) -> tuple[str | None, Any, dict[str, s
 
 def fit_candidate(cfg: RetrainConfig, rows: pd.DataFrame, strategy: str, champion_model: Any):
     from retrain_assets.lib.training import fitting
+    from retrain_assets.lib.training.calibration import CalibrationSettings
 
-    model = cfg.model
+    model, calib = cfg.model, cfg.calibration
     return fitting.fit_and_evaluate(
         rows,
         cfg.data.numerical_features,
@@ -46,6 +47,7 @@ def fit_candidate(cfg: RetrainConfig, rows: pd.DataFrame, strategy: str, champio
         base=champion_model if strategy == "incremental" else None,
         extra_iter=cfg.training.incremental_extra_iter,
         n_threads=model.n_threads,
+        calibration=CalibrationSettings(calib.method, calib.holdout_share, calib.min_rows),
     )
 
 
@@ -158,6 +160,46 @@ def candidate_metrics(fit: Any, latency_ms: float, champion_auc: float | None) -
     }
 
 
+def candidate_output(
+    mlflow: MlflowTracking,
+    logged: Any,
+    fit: Any,
+    results: list,
+    context: tuple[dict, str | None, float | None, str, bool],
+) -> dg.Output:
+    """The candidate_model value and the metadata a person reads on its materialisation."""
+    training_dataset, champion, champion_auc, reason, passed = context
+    value = {
+        "name": logged.name,
+        "version": logged.version,
+        "run_id": logged.run_id,
+        "test_auc": fit.test_auc,
+        "champion_version": champion,
+        "champion_auc": champion_auc,
+        "dvc_md5": training_dataset["md5"],
+        "gated": passed,
+    }
+    return dg.Output(
+        value,
+        metadata={
+            "model_version": logged.version,
+            "test_auc": fit.test_auc,
+            "champion_test_auc": champion_auc if champion_auc is not None else float("nan"),
+            "test_log_loss": fit.test_log_loss,
+            "p95_latency_ms": results[1].value,
+            "training_time_s": fit.training_seconds,
+            "calibration_ece": fit.calibration.test_ece,
+            "strategy": training_dataset["strategy"],
+            "dvc_md5": training_dataset["md5"],
+            "artifact_sha256": logged.artifact_sha256,
+            "retrain_reason": reason,
+            "challenger": passed,
+            "mlflow_run": dg.MetadataValue.url(mlflow.run_url(logged.run_id)),
+            "mlflow_model": dg.MetadataValue.url(mlflow.model_url(logged.name, logged.version)),
+        },
+    )
+
+
 def train_candidate(
     cfg: RetrainConfig,
     context: dg.AssetExecutionContext,
@@ -168,48 +210,26 @@ def train_candidate(
     import pandas as pd
 
     from retrain_assets.lib.training import fitting
+    from retrain_assets.training.calibration import calibration_check, log_calibrator
 
     with mlflow_errors(cfg.tracking_uri):
         rows = pd.read_parquet(training_dataset["path"])
-        strategy = training_dataset["strategy"]
         champion, champion_model, champion_tags = load_champion(registry)
-        fit = fit_candidate(cfg, rows, strategy, champion_model)
+        fit = fit_candidate(cfg, rows, training_dataset["strategy"], champion_model)
         test = rows[rows[fitting.SPLIT] == "test"]
         champion_auc = champion_test_auc(cfg, champion_model, test)
         reason = log_cycle(cfg, mlflow, context.run.tags)
-        regime = regime_tags(context.run.tags, champion_tags)
-        logged = register(cfg, context, training_dataset, fit, test, reason, regime)
+        tags = {
+            **regime_tags(context.run.tags, champion_tags),
+            **log_calibrator(cfg, mlflow, fit, test),
+        }
+        logged = register(cfg, context, training_dataset, fit, test, reason, tags)
         results = judge(cfg, fit, champion_auc, logged.model_uri, test)
         passed = record_verdicts(registry, logged.version, results, champion, champion_auc)
-        latency = results[1].value
-        mlflow.tracker.log_metrics(candidate_metrics(fit, latency, champion_auc))
-        value = {
-            "name": logged.name,
-            "version": logged.version,
-            "run_id": logged.run_id,
-            "test_auc": fit.test_auc,
-            "champion_version": champion,
-            "champion_auc": champion_auc,
-            "dvc_md5": training_dataset["md5"],
-            "gated": passed,
-        }
-        yield dg.Output(
-            value,
-            metadata={
-                "model_version": logged.version,
-                "test_auc": fit.test_auc,
-                "champion_test_auc": champion_auc if champion_auc is not None else float("nan"),
-                "test_log_loss": fit.test_log_loss,
-                "p95_latency_ms": latency,
-                "training_time_s": fit.training_seconds,
-                "strategy": strategy,
-                "dvc_md5": training_dataset["md5"],
-                "artifact_sha256": logged.artifact_sha256,
-                "retrain_reason": reason,
-                "challenger": passed,
-                "mlflow_run": dg.MetadataValue.url(mlflow.run_url(logged.run_id)),
-                "mlflow_model": dg.MetadataValue.url(mlflow.model_url(logged.name, logged.version)),
-            },
+        metrics = candidate_metrics(fit, results[1].value, champion_auc)
+        mlflow.tracker.log_metrics({**metrics, **fit.calibration.metrics})
+        yield candidate_output(
+            mlflow, logged, fit, results, (training_dataset, champion, champion_auc, reason, passed)
         )
         for name, result in zip((names.AUC_GATE, names.LATENCY_GATE), results, strict=True):
             yield dg.AssetCheckResult(
@@ -218,3 +238,4 @@ def train_candidate(
                 description=result.detail,
                 metadata={**result.to_metadata(), "model_version": logged.version},
             )
+        yield calibration_check(cfg, fit, logged.version)

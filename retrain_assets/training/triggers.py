@@ -1,5 +1,6 @@
 """What starts a retraining: the first champion (bootstrap), the soft triggers (drift,
-performance or concept drift) and the hard fallback (the weekly schedule).
+performance, concept drift, or a drop of the performance estimated before labels) and the hard
+fallback (the weekly schedule).
 
 All of them reason in data time, not the wall clock: cooldowns and streaks count partition days,
 so a replay of history behaves as live. Sensors read new materialisations after their cursor,
@@ -113,41 +114,95 @@ def run_start(flags: dict[str, bool], day: str) -> str:
     return start
 
 
+class _DriftDecider:
+    """One drift_sensor tick: the verdicts by day (kept in the cursor) and, with
+    ``drift.require_impact``, the estimated impact by day; a retraining is decided for a day once
+    both of what it needs are known, whichever arrived last."""
+
+    def __init__(self, context: dg.SensorEvaluationContext, settings: tuple[int, int, bool, bool]):
+        self.context = context
+        self.need, self.cooldown, self.enabled, self.require_impact = settings
+        state = json.loads(context.cursor) if context.cursor else {}
+        self.state = {"after": None, "days": {}, "impact_after": None, "impact": {}, **state}
+        self.days: dict[str, list] = self.state["days"]
+        self.impact: dict[str, list] = self.state["impact"]
+        self.last = last_retrain(context.instance)
+        self.requests: list[dg.RunRequest] = []
+        self.held: list[str] = []
+
+    def decide(self, day: str) -> None:
+        streak = sorted(d for d in self.days if d <= day)[-self.need :]
+        if len(streak) < self.need or not all(self.days[d][0] for d in streak):
+            return
+        if self.require_impact and day not in self.impact:
+            self.held.append(f"drift on {day} waits for estimated_performance[{day}]")
+            return
+        since = run_start({d: v[0] for d, v in self.days.items()}, day)
+        off = None if self.enabled else "drift.retrain"
+        decision = (day, self.last, self.cooldown, off, since)
+        if _holds(self.context, f"drift on {day}", decision, self.held):
+            return
+        impact = ""
+        if self.require_impact:
+            fell, why = self.impact[day]
+            if not fell:
+                self.held.append(f"drift on {day} held back (drift.require_impact): {why}")
+                self.context.log.info(self.held[-1])
+                return
+            impact = f"; impact: {why}"
+        run = sum(1 for d in self.days if since <= d <= day)
+        evidence = (
+            f"{self.days[day][1]} on {day}; {run} drifted batches in a row ({since}..{day}){impact}"
+        )
+        self.requests.append(retrain_request(f"drift@{day}", "drift", evidence, day, since))
+        self.last = (day, "drift")
+
+    def read_estimates(self) -> None:
+        """New estimated_performance verdicts; a drift verdict that waited for one is decided."""
+        for storage_id, day, meta in new_materializations(
+            self.context.instance, names.ESTIMATED_PERFORMANCE, self.state["impact_after"]
+        ):
+            self.state["impact_after"] = storage_id
+            if day is None or day in self.impact:
+                continue
+            self.impact[day] = [bool(meta.get("fell")), str(meta.get("reason", ""))]
+            if day in self.days:
+                self.decide(day)
+
+    def cursor(self) -> str:
+        for key in ("days", "impact"):
+            kept = self.state[key]
+            self.state[key] = {d: kept[d] for d in sorted(kept)[-KEEP_DAYS:]}
+        return json.dumps(self.state)
+
+
 def evaluate_drift(
-    context: dg.SensorEvaluationContext, need: int, cooldown: int, enabled: bool = True
+    context: dg.SensorEvaluationContext,
+    need: int,
+    cooldown: int,
+    enabled: bool = True,
+    require_impact: bool = False,
 ):
-    """Retrain after `need` drifted batches in a row; the cursor keeps recent verdicts by day."""
-    state = json.loads(context.cursor) if context.cursor else {"after": None, "days": {}}
-    days: dict[str, list] = state["days"]
-    requests: list[dg.RunRequest] = []
-    held: list[str] = []
-    last = last_retrain(context.instance)
+    """Retrain after `need` drifted batches in a row (and, with `require_impact`, when the
+    newest one's estimated AUC fell); the cursor keeps recent verdicts by day."""
+    tick = _DriftDecider(context, (need, cooldown, enabled, require_impact))
     newest: tuple[str, str] | None = None
     for storage_id, day, meta in new_materializations(
-        context.instance, names.DRIFT_REPORT, state["after"]
+        context.instance, names.DRIFT_REPORT, tick.state["after"]
     ):
-        state["after"] = storage_id
+        tick.state["after"] = storage_id
         if day is None:
             continue
-        days[day] = [bool(meta.get("drifted")), str(meta.get("evidence", ""))]
+        tick.days[day] = [bool(meta.get("drifted")), str(meta.get("evidence", ""))]
         newest = (day, str(meta.get("reference") or "an unnamed reference"))
-        streak = sorted(d for d in days if d <= day)[-need:]
-        if len(streak) < need or not all(days[d][0] for d in streak):
-            continue
-        since = run_start({d: v[0] for d, v in days.items()}, day)
-        off = None if enabled else "drift.retrain"
-        if _holds(context, f"drift on {day}", (day, last, cooldown, off, since), held):
-            continue
-        run = sum(1 for d in days if since <= d <= day)
-        evidence = f"{days[day][1]} on {day}; {run} drifted batches in a row ({since}..{day})"
-        requests.append(retrain_request(f"drift@{day}", "drift", evidence, day, since))
-        last = (day, "drift")
-    state["days"] = {d: days[d] for d in sorted(days)[-KEEP_DAYS:]}
-    context.update_cursor(json.dumps(state))
+        tick.decide(day)
+    if require_impact:
+        tick.read_estimates()
+    context.update_cursor(tick.cursor())
     quiet = "no retrain-worthy drift in new drift reports"
     if newest is not None:  # a settled shift shows here: its batches match the regime reference
         quiet += f" (newest: {newest[0]}, vs {newest[1]})"
-    return requests or dg.SkipReason("; ".join(held) or quiet)
+    return tick.requests or dg.SkipReason("; ".join(tick.held) or quiet)
 
 
 def performance_reference(meta: dict) -> str:
@@ -164,14 +219,17 @@ def _auc(value: object) -> str:
     return f"{value:.3f}" if isinstance(value, float) and value == value else "unknown"
 
 
-def evaluate_performance(context: dg.SensorEvaluationContext, cooldown: int, enabled: bool = True):
-    """Retrain on a degraded live AUC (reason performance) or concept drift (reason concept); the
-    cursor keeps recent verdicts by label day, to know where a run of bad verdicts began."""
-    state = _performance_state(context.cursor)
+def _label_verdicts(
+    context: dg.SensorEvaluationContext,
+    state: dict,
+    settings: tuple[int, bool],
+    out: tuple[list[dg.RunRequest], list[str]],
+    last: tuple[str, str] | None,
+) -> tuple[str, str] | None:
+    """Requests for new degraded or concept-drift performance reports; the last retraining."""
+    cooldown, enabled = settings
+    requests, held = out
     days: dict[str, bool] = state["days"]
-    requests: list[dg.RunRequest] = []
-    held: list[str] = []
-    last = last_retrain(context.instance)
     for storage_id, day, meta in new_materializations(
         context.instance, names.PERFORMANCE_REPORT, state["after"]
     ):
@@ -189,18 +247,80 @@ def evaluate_performance(context: dg.SensorEvaluationContext, cooldown: int, ena
         evidence = f"{meta.get('reason', '')} on {day} ({performance_reference(meta)})"
         requests.append(retrain_request(f"{reason}@{day}", reason, evidence, day))
         last = (day, reason)
-    state["days"] = {d: days[d] for d in sorted(days)[-KEEP_DAYS:]}
+    return last
+
+
+def _estimated_verdicts(
+    context: dg.SensorEvaluationContext,
+    state: dict,
+    settings: tuple[int, int, bool],
+    out: tuple[list[dg.RunRequest], list[str]],
+    last: tuple[str, str] | None,
+) -> None:
+    """Requests for `need` estimated-degraded batches in a row (reason estimated_performance)."""
+    need, cooldown, enabled = settings
+    requests, held = out
+    days: dict[str, list] = state["estimated"]
+    for storage_id, day, meta in new_materializations(
+        context.instance, names.ESTIMATED_PERFORMANCE, state["estimated_after"]
+    ):
+        state["estimated_after"] = storage_id
+        if day is None:
+            continue
+        days[day] = [bool(meta.get("degraded")), str(meta.get("reason", ""))]
+        streak = sorted(d for d in days if d <= day)[-need:]
+        if len(streak) < need or not all(days[d][0] for d in streak):
+            continue
+        since = run_start({d: v[0] for d, v in days.items()}, day)
+        off = None if enabled else "estimation.retrain"
+        what = f"estimated degradation on {day}"
+        if _holds(context, what, (day, last, cooldown, off, since), held):
+            continue
+        run = sum(1 for d in days if since <= d <= day)
+        evidence = (
+            f"{days[day][1]} on {day} (champion v{meta.get('champion_version', '?')}, before "
+            f"its labels); {run} estimated-degraded batches in a row ({since}..{day})"
+        )
+        reason = names.ESTIMATED_REASON
+        requests.append(retrain_request(f"{reason}@{day}", reason, evidence, day))
+        last = (day, reason)
+
+
+def evaluate_performance(
+    context: dg.SensorEvaluationContext,
+    cooldown: int,
+    enabled: bool = True,
+    estimated: tuple[int, bool] | None = None,
+):
+    """Retrain on a degraded live AUC (reason performance) or concept drift (reason concept),
+    and, with `estimated` = (batches in a row, switched on), on a significant drop of the
+    estimated AUC before labels (reason estimated_performance). The cursor keeps recent verdicts
+    by day, to know where a run of bad verdicts began."""
+    state = _performance_state(context.cursor)
+    out: tuple[list[dg.RunRequest], list[str]] = ([], [])
+    last = last_retrain(context.instance)
+    last = _label_verdicts(context, state, (cooldown, enabled), out, last)
+    if estimated is not None:
+        need, on = estimated
+        _estimated_verdicts(context, state, (need, cooldown, on), out, last)
+    for key in ("days", "estimated"):
+        state[key] = {d: state[key][d] for d in sorted(state[key])[-KEEP_DAYS:]}
     context.update_cursor(json.dumps(state))
-    return requests or dg.SkipReason("; ".join(held) or "no degradation in new performance reports")
+    requests, held = out
+    return requests or dg.SkipReason(
+        "; ".join(held) or "no degradation in new performance reports or estimates"
+    )
 
 
 def _performance_state(cursor: str | None) -> dict:
-    """The performance sensor's cursor: the last storage id read and recent verdicts by day (a
-    bare storage id is the cursor of earlier releases)."""
+    """The performance sensor's cursor: the last storage id read and recent verdicts by day, for
+    the label-based and the estimated verdicts (a bare storage id is the cursor of earlier
+    releases)."""
+    fresh: dict = {"after": None, "days": {}, "estimated_after": None, "estimated": {}}
     if not cursor:
-        return {"after": None, "days": {}}
+        return fresh
     loaded = json.loads(cursor)
-    return loaded if isinstance(loaded, dict) else {"after": int(loaded), "days": {}}
+    return {**fresh, **loaded} if isinstance(loaded, dict) else {**fresh, "after": int(loaded)}
 
 
 def evaluate_schedule(context: dg.ScheduleEvaluationContext, limit: int):
@@ -257,18 +377,23 @@ def build_triggers(
         f"{drift_cooldown} data days.",
     )
     def drift_sensor(context: dg.SensorEvaluationContext):
-        return evaluate_drift(context, need, drift_cooldown, cfg.drift.retrain)
+        return evaluate_drift(
+            context, need, drift_cooldown, cfg.drift.retrain, cfg.drift.require_impact
+        )
 
     @dg.sensor(
         name=names.PERFORMANCE_SENSOR,
         minimum_interval_seconds=cfg.performance.sensor_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         job=retrain_job,
-        description="Retrain when live performance degraded or concept drift was detected "
-        f"(at most one retraining per data day, {perf_cooldown} data days apart).",
+        description="Retrain when live performance degraded or concept drift was detected, "
+        f"or the estimated AUC fell significantly for {cfg.estimation.consecutive} batches in a "
+        f"row before labels (at most one retraining per data day, {perf_cooldown} data days "
+        "apart).",
     )
     def performance_sensor(context: dg.SensorEvaluationContext):
-        return evaluate_performance(context, perf_cooldown, cfg.performance.retrain)
+        estimated = (cfg.estimation.consecutive, cfg.estimation.retrain)
+        return evaluate_performance(context, perf_cooldown, cfg.performance.retrain, estimated)
 
     @dg.schedule(
         name=names.WEEKLY_SCHEDULE,

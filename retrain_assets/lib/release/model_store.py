@@ -190,3 +190,27 @@ def load_model(name: str, alias_or_version: str, registry_uri: str | None = None
     return load_verified(
         f"models:/{name}/{found.version}", found.tags.get(ARTIFACT_HASH_TAG), registry_uri
     )
+
+
+def load_json_artifact(artifact_uri: str, expected: str | None, registry_uri: str | None) -> Any:
+    """A small JSON artifact (a version's calibrator), checked against the sha256 recorded at
+    registration; ArtifactIntegrityError names the artifact when it differs or none is recorded."""
+    import json
+
+    import mlflow
+
+    if not expected:
+        raise ArtifactIntegrityError(f"{artifact_uri} has no recorded sha256: refusing to use it")
+    with tempfile.TemporaryDirectory(prefix="artifact-") as tmp:
+        path = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=artifact_uri, dst_path=tmp, tracking_uri=registry_uri
+            )
+        )
+        actual = file_sha256(path)
+        if actual != expected:
+            raise ArtifactIntegrityError(
+                f"{artifact_uri}: changed since registration (sha256 recorded {expected[:12]}..., "
+                f"found {actual[:12]}...): refusing to use it"
+            )
+        return json.loads(path.read_text(encoding="utf-8"))

@@ -22,13 +22,16 @@ from retrain_assets.lib.tables import markdown_table
 COLUMNS = [
     "day",
     "live_auc",
+    "estimated_auc",
+    "estimated_auc_low",
+    "estimated_auc_high",
     "champion_version",
     "drift_share",
     "retrain_reasons",
     "promoted_to",
     "rolled_back_to",
 ]
-_FLOATS = ("live_auc", "drift_share")
+_FLOATS = ("live_auc", "estimated_auc", "estimated_auc_low", "estimated_auc_high", "drift_share")
 _STRINGS = ("champion_version", "promoted_to", "rolled_back_to")
 
 
@@ -143,7 +146,8 @@ _EVENTS = (  # column, colour, line style, label
 
 
 def plot_png(frame: pd.DataFrame, path: str | os.PathLike[str], change: dict | None = None) -> None:
-    """Draw live AUC (top) and drift share (bottom) with event markers; write ``path`` atomically.
+    """Draw live AUC and the AUC estimated before labels (top) and drift share (bottom) with event
+    markers; write ``path`` atomically.
 
     A bare ``Figure`` with the Agg canvas is used instead of pyplot: no global backend switch, no
     window, safe in Dagster's threaded executors. Retrains are orange dotted lines labelled with
@@ -157,7 +161,8 @@ def plot_png(frame: pd.DataFrame, path: str | os.PathLike[str], change: dict | N
     fig = Figure(figsize=(11, 6.5), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     ax_auc, ax_drift = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
-    ax_auc.plot(days, frame["live_auc"], marker=".", color="tab:blue", label="live AUC")
+    ax_auc.plot(days, frame["live_auc"], marker=".", color="tab:blue", label="live AUC (label day)")
+    _draw_estimate(frame, days, ax_auc)
     ax_drift.bar(days, frame["drift_share"].fillna(0.0), color="tab:purple", width=0.8)
     ax_auc.set_ylabel("live AUC")
     ax_drift.set_ylabel("drift share")
@@ -171,6 +176,27 @@ def plot_png(frame: pd.DataFrame, path: str | os.PathLike[str], change: dict | N
     ax_drift.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     with atomic_path(Path(path)) as tmp:
         fig.savefig(tmp, format="png")
+
+
+def _draw_estimate(frame: pd.DataFrame, days: pd.Series, ax_auc: Any) -> None:
+    """The AUC estimated for each batch before its labels, with its interval as a band."""
+    if frame["estimated_auc"].isna().all():
+        return
+    ax_auc.fill_between(
+        days,
+        frame["estimated_auc_low"],
+        frame["estimated_auc_high"],
+        color="tab:cyan",
+        alpha=0.18,
+        linewidth=0,
+    )
+    ax_auc.plot(
+        days,
+        frame["estimated_auc"],
+        linestyle="--",
+        color="tab:cyan",
+        label="estimated AUC (batch day, before labels)",
+    )
 
 
 def _draw_events(frame: pd.DataFrame, days: pd.Series, ax_auc: Any, ax_drift: Any) -> None:

@@ -114,6 +114,8 @@ class FitResult:
     test_rows: int
     training_seconds: float
     window: tuple[str, str]
+    calibration: Any = None
+    """lib.training.calibration.CalibrationResult when a calibrator was asked for."""
 
 
 def score(pipeline: Pipeline, frame: pd.DataFrame) -> np.ndarray:
@@ -129,6 +131,12 @@ def evaluate(y_true: np.ndarray, y_score: np.ndarray) -> tuple[float, float]:
     return float(roc_auc_score(y_true, y_score)), float(log_loss(y_true, clipped, labels=[0, 1]))
 
 
+def _thread_limit(n_threads: int | None) -> Any:
+    if n_threads:
+        return threadpool_limits(limits=n_threads, user_api="openmp")
+    return contextlib.nullcontext()
+
+
 def fit_and_evaluate(
     rows: pd.DataFrame,
     numerical: list[str],
@@ -141,6 +149,7 @@ def fit_and_evaluate(
     base: Pipeline | None = None,
     extra_iter: int = 50,
     n_threads: int | None = None,
+    calibration: Any = None,
 ) -> FitResult:
     """Fit the train split of a training set the strategy's way and score its test split.
 
@@ -148,7 +157,10 @@ def fit_and_evaluate(
     ``base`` is the champion's pipeline, which the incremental strategy continues. ``n_threads``
     caps the OpenMP threads of the fit and the scoring (None: the library's default, one per
     core); HistGradientBoosting's threads stall when a neighbour wants a core
-    (benchmarks/RESULTS.md, *Retraining cycle*)."""
+    (benchmarks/RESULTS.md, *Retraining cycle*). ``calibration`` (CalibrationSettings) adds a
+    calibrator fitted on the train split's newest rows (lib.training.calibration); its fit is
+    not counted in ``training_seconds``."""
+    from retrain_assets.lib.training import calibration as calib
     from retrain_assets.lib.training.strategies import fit_rows
 
     features = [*numerical, *categorical]
@@ -160,22 +172,20 @@ def fit_and_evaluate(
     def factory() -> Pipeline:
         return build_pipeline(numerical, categorical, estimator, params, random_state)
 
-    limit = (
-        threadpool_limits(limits=n_threads, user_api="openmp")
-        if n_threads
-        else contextlib.nullcontext()
-    )
-    with limit:
+    def fit(part: pd.DataFrame) -> Pipeline:
+        return fit_rows(factory, part, features, strategy, base=base, extra_iter=extra_iter)
+
+    calibrated = None
+    with _thread_limit(n_threads):
         started = time.perf_counter()
-        pipeline = fit_rows(factory, train, features, strategy, base=base, extra_iter=extra_iter)
+        pipeline = fit(train)
         seconds = time.perf_counter() - started
-        auc, loss = evaluate(test[TARGET].to_numpy(), score(pipeline, test[features]))
-    return FitResult(
-        pipeline,
-        auc,
-        loss,
-        len(train),
-        len(test),
-        seconds,
-        (str(train[DAY].min()), str(train[DAY].max())),
-    )
+        test_scores = score(pipeline, test[features])
+        auc, loss = evaluate(test[TARGET].to_numpy(), test_scores)
+        if calibration is not None:
+            fitted = calib.calibrate(
+                fit, lambda model, part: score(model, part[features]), train, calibration
+            )
+            calibrated = calib.calibration_result(fitted, test[TARGET].to_numpy(), test_scores)
+    window = (str(train[DAY].min()), str(train[DAY].max()))
+    return FitResult(pipeline, auc, loss, len(train), len(test), seconds, window, calibrated)
