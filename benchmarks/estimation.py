@@ -18,11 +18,14 @@ estimate is exact given p (tests/unit/test_estimation.py), so a gap is the calib
 "tied", Platt scaling is pulled by the ~3.5 % of scores rounded to exactly 0, logit -16.1).
 
     .venv/bin/python -m benchmarks.estimation     # ~1 min
+    .venv/bin/python -m benchmarks.estimation --calibration-cost   # + a candidate's calibration,
+        # fit_and_evaluate with and without it on 10k and 100k rows (median of 3), ~3 min
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import os
 import statistics
@@ -30,6 +33,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 import scipy
 import sklearn
 from scipy.special import expit, logit
@@ -41,6 +45,8 @@ from retrain_assets.lib.monitoring.estimation import (
     estimate_performance,
     fit_calibrator,
 )
+from retrain_assets.lib.training import fitting
+from retrain_assets.lib.training.calibration import CalibrationSettings
 
 GOAL_SECONDS, GOAL_ROWS = 0.2, 100_000
 SIZES = (1_000, 100_000, 1_000_000)
@@ -107,9 +113,47 @@ def row(shape: str, n: int, cal: Calibrator, repeat: int) -> float:
     return median
 
 
+def training_rows(n: int, seed: int = 0) -> pd.DataFrame:
+    """An assembled training set: 20 continuous features, 10 data days, the newest 2 the test."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 20))
+    logits = x[:, :5] @ np.array([1.0, -0.8, 0.6, 0.5, -0.4]) + 0.5 * x[:, 5] * x[:, 6] - 1.0
+    frame = pd.DataFrame(x, columns=[f"x{i}" for i in range(20)])
+    frame[fitting.TARGET] = (rng.random(n) < expit(logits)).astype(int)
+    frame[fitting.DAY] = [f"2024-01-{1 + i * 10 // n:02d}" for i in range(n)]
+    frame[fitting.SPLIT] = np.where(frame[fitting.DAY] >= "2024-01-09", "test", "train")
+    frame[fitting.ORDER] = np.arange(n)
+    return frame
+
+
+FEATURES = [f"x{i}" for i in range(20)]
+
+
+def fit_rows(rows: pd.DataFrame, calibration: CalibrationSettings | None) -> fitting.FitResult:
+    return fitting.fit_and_evaluate(rows, FEATURES, [], n_threads=1, calibration=calibration)
+
+
+def calibration_cost(sizes: tuple[int, ...], repeat: int) -> None:
+    """A candidate's fit with and without its calibrator (HistGradientBoosting, one thread)."""
+    print("\ncalibration cost per candidate: fit_and_evaluate, HistGradientBoosting, 1 thread")
+    header = f"{'rows':>6s} {'no calibration':>15s} {'calibrated':>11s} {'ratio':>6s}"
+    print(f"{header}  calibration_auc_se")
+    settings = CalibrationSettings("sigmoid", 0.2, 200)
+    for n in sizes:
+        rows = training_rows(n)
+        plain = timed(functools.partial(fit_rows, rows, None), repeat)[1]
+        calibrated = timed(functools.partial(fit_rows, rows, settings), repeat)[1]
+        se = fit_rows(rows, settings).calibration.calibrator.auc_se
+        ratio = calibrated / plain
+        print(f"{rows_label(n):>6s} {plain:15.2f} {calibrated:11.2f} {ratio:6.2f}  {se:.4f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7, help="calls per row")
+    parser.add_argument(
+        "--calibration-cost", action="store_true", help="also time a candidate's calibration"
+    )
     args = parser.parse_args()
     print(
         f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, numpy "
@@ -134,6 +178,8 @@ def main() -> None:
         f"{speed:.4f} s (goal {GOAL_SECONDS} s, ratio {speed / GOAL_SECONDS:.2f}); at 1M the "
         f"slowest median is {max(medians[sh, 1_000_000] for sh in SHAPES):.3f} s"
     )
+    if args.calibration_cost:
+        calibration_cost((10_000, 100_000), repeat=3)
 
 
 if __name__ == "__main__":

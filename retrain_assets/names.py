@@ -70,8 +70,9 @@ PREVIOUS = "previous_champion"
 
 # Run tags.
 REASON_TAG = "retrain/reason"
-"""Why a retraining run started (bootstrap, drift, performance, concept, schedule, manual, canary,
-rollback); the run queue lets one run with this tag execute at a time."""
+"""Why a retraining run started (bootstrap, drift, performance, concept, estimated_performance,
+schedule, manual, canary, rollback); the run queue lets one run with this tag execute at a
+time."""
 ESTIMATED_REASON = ESTIMATED_PERFORMANCE
 """The reason of a retraining started on a drop of the performance estimated before labels."""
 SOFT_REASONS = ("drift", "performance", "concept", ESTIMATED_REASON)

@@ -10,7 +10,8 @@ Built-in policies:
 
 - ``never``: the bootstrap champion only (no schedule, drift and performance measured but never
   acted on): the floor.
-- ``weekly``: the user's schedule only, the soft triggers (drift, performance, concept) off.
+- ``weekly``: the user's schedule only, the soft triggers (drift, performance, concept, estimated
+  performance) off.
 - ``policy``: the user's config unchanged.
 - ``daily``: a retraining on every data day (daily cron, ``max_days_between_retrains: 1``, soft
   triggers off) promoted right after its gates (``canary.mode: none``: otherwise the schedule waits
@@ -43,7 +44,11 @@ from retrain_assets.backtest.report import DayRecord
 from retrain_assets.config import RetrainConfig
 from retrain_assets.lib.tables import text_table
 
-SOFT_OFF: dict[str, Any] = {"drift": {"retrain": False}, "performance": {"retrain": False}}
+SOFT_OFF: dict[str, Any] = {
+    "drift": {"retrain": False},
+    "performance": {"retrain": False},
+    "estimation": {"retrain": False},
+}
 BUILTIN_POLICIES: dict[str, dict[str, Any]] = {
     "never": {**SOFT_OFF, "schedule": {"enabled": False}},
     "weekly": {**SOFT_OFF, "schedule": {"enabled": True}},

@@ -129,7 +129,8 @@ def summarize(
 
     - ``first_drift_day``: the first day a drift report flagged its batch;
     - ``detection_delay_batches``: batches from the true drift start until a soft trigger
-      (drift, performance, concept) started a retraining, the trigger's batch included;
+      (drift, performance, concept, estimated performance) started a retraining, the trigger's
+      batch included;
     - ``false_alarms``: soft-trigger retrainings before the true drift start, or any at all when
       the data holds no drift (the seasonal wobble is not drift);
     - ``final_live_auc`` / ``baseline_live_auc``: the policy's serving champions and the never

@@ -69,6 +69,10 @@ def test_abrupt_drift_is_caught_and_the_policy_beats_no_retraining(
         "false_alarms",
         "final_live_auc",
         "baseline_live_auc",
+        "estimation_mae",
+        "estimation_median_abs_error",
+        "estimation_coverage",
+        "estimation_days",
     ):
         assert key in summary
     assert all(set(TIMELINE_KEYS) <= set(row) for row in timeline)
@@ -96,6 +100,13 @@ def test_abrupt_drift_is_caught_and_the_policy_beats_no_retraining(
     # drift share is reported per day, live AUC once labels arrived (label delay 1)
     assert timeline[1]["drift_share"] == 0.0 and timeline[1]["live_auc"] is None
     assert timeline[2]["live_auc"] is not None
+    # every batch got an estimate before its labels; each label day compares it with the labels
+    assert all(row["estimated_auc"] is not None for row in timeline[1:-1])
+    checked = [row for row in timeline if row["estimation_error"] is not None]
+    assert summary["estimation_days"] == len(checked) >= 10
+    errors = sorted(abs(row["estimation_error"]) for row in checked)
+    assert summary["estimation_mae"] == pytest.approx(sum(errors) / len(errors), abs=1e-3)
+    assert "estimate vs labels" in printed
 
     # the user's landing folder, config and workdir are untouched; nothing was written there
     assert _hashes(project.root) == before

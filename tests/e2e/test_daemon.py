@@ -155,7 +155,8 @@ CHROMIUM_ARGS = [
 
 def _look_at_the_ui(port: int, drift_run_id: str) -> None:
     """What a user sees, in a real browser: the asset list, the asset graph, the drift report's
-    warned check, the promotion, and the drift-triggered run with its reason."""
+    warned check, the estimated performance with its check, the promotion, and the
+    drift-triggered run with its reason."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
     from playwright.sync_api import sync_playwright
@@ -179,12 +180,20 @@ def _look_at_the_ui(port: int, drift_run_id: str) -> None:
         page.get_by_text("Failed").first.wait_for(timeout=30_000)  # a drifted day's warning
         page.get_by_text("max_psi").first.wait_for(timeout=30_000)
         page.screenshot(path=str(ARTIFACTS / "drift_report_checks.png"))
+        # the estimate before labels, with its check and the figures a person reads
+        page.goto(f"{base}/assets/estimated_performance?view=checks")
+        page.get_by_text("estimated_performance_not_degraded").first.wait_for(timeout=30_000)
+        page.goto(f"{base}/assets/estimated_performance")
+        page.get_by_text("estimated_auc_high").first.wait_for(timeout=30_000)
+        page.get_by_text("champion_test_auc").first.wait_for(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "estimated_performance.png"))
         page.goto(f"{base}/assets/promoted_model")
         page.get_by_text("new_version").first.wait_for(timeout=30_000)
         page.screenshot(path=str(ARTIFACTS / "promoted_model.png"))
         # the asset graph of the monitoring group: its nodes, by name
         page.goto(f"{base}/locations/retrain_assets/asset-groups/monitoring")
-        for asset in ("drift_report", "predictions", "performance_report", "reference_profile"):
+        monitoring = ("drift_report", "predictions", "estimated_performance", "performance_report")
+        for asset in (*monitoring, "reference_profile"):
             page.get_by_text(asset, exact=True).first.wait_for(timeout=30_000)
         page.screenshot(path=str(ARTIFACTS / "asset_graph.png"))
         # the drift-triggered retraining: launched by drift_sensor, its tags say why

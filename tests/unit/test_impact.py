@@ -3,16 +3,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import expit, logit
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from retrain_assets.backtest.report import DayRecord, estimation_summary
 from retrain_assets.lib.monitoring.estimation import (
+    IDENTITY,
     Calibrator,
     PerformanceEstimate,
     calibration_auc_se,
@@ -23,6 +26,7 @@ from retrain_assets.lib.monitoring.estimation import (
 from retrain_assets.lib.monitoring.impact import estimation_error, judge_estimate
 from retrain_assets.lib.training.calibration import (
     CalibrationSettings,
+    Holdout,
     calibrate,
     calibration_result,
     time_ordered_holdout,
@@ -200,3 +204,31 @@ def test_estimation_summary_counts_only_label_days_with_both_figures() -> None:
         "estimation_coverage": None,
         "estimation_days": 0,
     }
+
+
+def test_the_estimates_error_on_the_test_rows_widens_the_interval() -> None:
+    rng = np.random.default_rng(6)
+    p_hold = rng.beta(2, 5, 2000)
+    y_hold = (rng.random(2000) < p_hold).astype(int)
+    holdout = Holdout(IDENTITY, 2000, None, "", p_hold, y_hold)
+    sound = calibration_result(
+        dataclasses.replace(holdout, calibrator=fit_calibrator(p_hold, y_hold)),
+        *_labelled(rng, lambda p: p),
+    )
+    # The model's scores on the test rows mean more than the hold-out said: the estimate from
+    # its calibrator is off there by far more than label noise, and the interval says so.
+    drifted = calibration_result(
+        dataclasses.replace(holdout, calibrator=fit_calibrator(p_hold, y_hold)),
+        *_labelled(rng, lambda p: expit(3 * logit(np.clip(p, 1e-6, 1 - 1e-6)))),
+    )
+    error = drifted.metrics["calibration_test_auc_error"]
+    assert abs(error) > 0.05 > abs(sound.metrics["calibration_test_auc_error"])
+    assert drifted.calibrator.auc_se > 0.8 * abs(error)
+    assert sound.calibrator.auc_se < 0.03
+    assert sound.metrics["calibration_bootstrap_auc_se"] <= sound.calibrator.auc_se
+
+
+def _labelled(rng: np.random.Generator, truth) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, scores) of 3,000 test rows whose true probability is truth(score)."""
+    scores = rng.beta(2, 5, 3000)
+    return (rng.random(3000) < truth(scores)).astype(int), scores

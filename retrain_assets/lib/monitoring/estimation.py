@@ -140,10 +140,11 @@ class Calibrator:
     n_rows: int = 0
     """Rows the calibrator was fitted on (0: not fitted, e.g. the identity)."""
     auc_se: float = 0.0
-    """How much the expected AUC moves with the calibrator's own fitting noise (the standard
-    deviation over bootstrap refits, measured on the test rows: ``calibration_auc_se``). Added to
-    the label noise of every estimate's interval: with ~1,000 calibration rows it is as large as
-    the label noise of a 1,000-row batch."""
+    """The calibrator's own uncertainty in AUC units, added in quadrature to the label noise of
+    every estimate's interval (set by lib.training.calibration.calibration_result: its spread
+    over bootstrap refits, ``calibration_auc_se``, and its error on the test rows beyond their
+    label noise). With ~1,000 calibration rows it is as large as the label noise of a 1,000-row
+    batch."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", _checked_params(self.method, self.params))

@@ -12,18 +12,21 @@ calibration check on the test rows measures. One extra fit, on most of the rows,
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 
 from retrain_assets.lib.monitoring.estimation import (
     IDENTITY,
     Calibrator,
     calibration_auc_se,
+    estimate_performance,
     expected_calibration_error,
     fit_calibrator,
 )
@@ -113,26 +116,51 @@ def calibrate(
     return Holdout(calibrator, len(holdout), span, note, scores, y_hold)
 
 
+def test_rows_error(y_test: np.ndarray, test_scores: np.ndarray, calibrator: Calibrator):
+    """(realized AUC - estimated AUC, the estimate's label-noise standard error) on the test
+    rows: how far the estimate is off for this model on the newest labelled rows (None, None
+    when the AUC is undefined there)."""
+    if len(np.unique(y_test)) < 2:
+        return None, None
+    est = estimate_performance(test_scores, calibrator.apply(test_scores))
+    if est.auc is None or est.auc_se is None:
+        return None, None
+    return float(roc_auc_score(y_test, test_scores)) - est.auc, est.auc_se
+
+
 def calibration_result(
     holdout: Holdout, y_test: np.ndarray, test_scores: np.ndarray
 ) -> CalibrationResult:
-    """The calibrator, with how much its fitting noise moves the expected AUC of the test rows
-    (``Calibrator.auc_se``), and its expected calibration error on the test rows, raw and
-    calibrated."""
+    """The calibrator with its uncertainty in AUC units (``Calibrator.auc_se``), and its
+    expected calibration error on the test rows, raw and calibrated.
+
+    The uncertainty has two parts, in quadrature: the spread of the expected AUC of the test rows
+    over bootstrap refits of the calibrator (its fitting noise), and the estimate's error on the
+    test rows beyond their label noise, ``sqrt(max(0, error^2 - se^2))`` (the calibrator was
+    fitted for a model trained without the hold-out, and the model serves rows newer than its
+    hold-out). Only the interval's width uses the test rows: the estimate itself never does."""
     calibrator = holdout.calibrator
+    error, label_se = test_rows_error(y_test, test_scores, calibrator)
+    metrics: dict[str, Any] = {}
     if holdout.scores.size:
-        se = calibration_auc_se(
+        spread = calibration_auc_se(
             holdout.scores, holdout.y, calibrator.method, test_scores, draws=100
         )
-        calibrator = dataclasses.replace(calibrator, auc_se=se)
+        beyond = math.sqrt(max(0.0, error**2 - label_se**2)) if error is not None else 0.0
+        calibrator = dataclasses.replace(calibrator, auc_se=math.hypot(spread, beyond))
+        metrics.update({"calibration_bootstrap_auc_se": spread})
+    if error is not None:
+        metrics["calibration_test_auc_error"] = error
     raw = expected_calibration_error(y_test, test_scores)
     ece = expected_calibration_error(y_test, calibrator.apply(test_scores))
-    metrics: dict[str, Any] = {
-        "calibration_ece": ece,
-        "calibration_ece_raw": raw,
-        "calibration_rows": float(holdout.rows),
-        "calibration_auc_se": calibrator.auc_se,
-    }
+    metrics.update(
+        {
+            "calibration_ece": ece,
+            "calibration_ece_raw": raw,
+            "calibration_rows": float(holdout.rows),
+            "calibration_auc_se": calibrator.auc_se,
+        }
+    )
     return CalibrationResult(
         calibrator, holdout.rows, holdout.days, raw, ece, holdout.note, metrics
     )
