@@ -102,10 +102,15 @@ def estimate_day(
         description=verdict.reason
         + ("" if calibrated else f"; v{champion} has no calibrator: its scores are read as-is"),
         metadata={
-            "estimated_auc": est.auc,
-            "estimated_auc_high": est.auc_high,
-            "bar": verdict.bar,
-            "champion_test_auc": baseline,
+            k: v
+            for k, v in {
+                "estimated_auc": est.auc,
+                "estimated_auc_high": est.auc_high,
+                "bar": verdict.bar,
+                "champion_test_auc": baseline,
+                "n_rows": est.n_rows,
+            }.items()
+            if v is not None
         },
     )
 

@@ -17,11 +17,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from retrain_assets.definitions import build_definitions
 from retrain_assets.lib.monitoring.estimation import Calibrator, estimate_performance
 from retrain_assets.lib.release.model_store import ArtifactIntegrityError
 from retrain_assets.resources import model_registry
 from retrain_assets.resources.model_registry import ModelRegistry
-from tests.conftest import SMALL, START, Loop, Project, make_project, tick
+from tests.conftest import SMALL, START, Loop, Project, failure_message, make_project, tick
 
 SPEC = dataclasses.replace(SMALL, drift="none", days=4, label_delay=1)
 ALL = ("landing_sensor", "bootstrap_sensor", "drift_sensor", "performance_sensor")
@@ -94,6 +95,20 @@ def test_candidate_is_calibrated_and_batches_get_an_estimate(tmp_path: Path, ins
         len(_checks(instance, "estimated_performance", "estimated_performance_not_degraded")) == 4
     )
 
+    # Served scores are the model's own unless calibration.serve: then the calibrated ones.
+    served = project.cfg.model_copy(
+        update={"calibration": project.cfg.calibration.model_copy(update={"serve": True})}
+    )
+    job = build_definitions(served).resolve_job_def("ingest_job")
+    day = _day(0)
+    before = pd.read_parquet(project.cfg.workdir / "monitoring" / "predictions" / f"{day}.parquet")
+    assert not np.allclose(before["champion_score"], before["champion_probability"])
+    job.execute_in_process(
+        instance=instance, partition_key=day, asset_selection=[dg.AssetKey("predictions")]
+    )
+    after = pd.read_parquet(project.cfg.workdir / "monitoring" / "predictions" / f"{day}.parquet")
+    assert np.allclose(after["champion_score"], before["champion_probability"])
+
     # Once labels came: the realized AUC beside the estimate for the same rows, and the error.
     reports = _metadata(instance, "performance_report")
     assert reports, "labels landed, so performance reports exist"
@@ -103,17 +118,30 @@ def test_candidate_is_calibrated_and_batches_get_an_estimate(tmp_path: Path, ins
         assert meta["estimate_covers"] == (low <= meta["auc"] <= high)
 
 
-def test_a_tampered_calibrator_is_refused(tmp_path: Path, instance) -> None:
-    project = make_project(tmp_path, dataclasses.replace(SPEC, days=1))
-    Loop(project, instance).settle(("landing_sensor", "bootstrap_sensor"))
+def test_a_poor_calibration_warns_and_a_tampered_one_is_refused(tmp_path: Path, instance) -> None:
+    project = make_project(
+        tmp_path, dataclasses.replace(SPEC, days=1), {"calibration": {"min_rows": 100000}}
+    )
+    loop = Loop(project, instance)
+    loop.settle(("landing_sensor", "bootstrap_sensor"))
+    # Too few rows to calibrate: the check warns, the candidate still passes and is promoted.
+    [run] = loop.retrains()
+    assert run.success and "retrain/gates" not in run.dagster_run.tags
+    [check] = _checks(instance, "candidate_model", "candidate_model_calibration")
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert "not calibrated" in check.description
+    assert "calibration.min_rows 100000" in check.description
     registry = _registry(project)
-    uri = registry.version_tags("1")["calibration_uri"]
-    local = Path(mlflow.artifacts.download_artifacts(uri, tracking_uri=project.cfg.tracking_uri))
+    assert registry.alias_version("champion") == "1"
+    assert registry.calibrator("1").method == "identity"
+    [estimated] = _metadata(instance, "estimated_performance").values()
+    assert estimated["calibrated"] is False
+
+    # The calibrator file changed after registration: refused, and predictions fail on it.
     source = next(project.cfg.workdir.rglob("calibration/calibrator.json"))
     raw = json.loads(source.read_text())
-    raw["params"]["a"] = raw["params"]["a"] * 2  # a steeper calibrator: same file, new numbers
+    raw["method"], raw["params"] = "sigmoid", {"a": 3.0, "b": 0.0}  # a steeper calibrator
     source.write_text(json.dumps(raw))
-    assert local.exists()
     model_registry._calibrators.clear()  # a fresh process: nothing verified yet
     with pytest.raises(ArtifactIntegrityError, match=r"calibrator\.json: changed since"):
         registry.calibrator("1")
@@ -124,25 +152,7 @@ def test_a_tampered_calibrator_is_refused(tmp_path: Path, instance) -> None:
         asset_selection=[dg.AssetKey("predictions")],
         raise_on_error=False,
     )
-    assert not result.success
-
-
-def test_a_poor_calibration_warns_but_never_stops_the_candidate(tmp_path: Path, instance) -> None:
-    project = make_project(
-        tmp_path, dataclasses.replace(SPEC, days=1), {"calibration": {"min_rows": 100000}}
-    )
-    loop = Loop(project, instance)
-    loop.settle(("landing_sensor", "bootstrap_sensor"))
-    [run] = loop.retrains()
-    assert run.success and "retrain/gates" not in run.dagster_run.tags
-    [check] = _checks(instance, "candidate_model", "candidate_model_calibration")
-    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
-    assert (
-        "not calibrated" in check.description and "calibration.min_rows 100000" in check.description
-    )
-    registry = _registry(project)
-    assert registry.alias_version("champion") == "1"
-    assert registry.calibrator("1").method == "identity"
+    assert not result.success and "changed since registration" in failure_message(result)
 
 
 def _concentrate(path: Path) -> None:
