@@ -39,6 +39,7 @@ def test_code_location_loads_from_env(project: Project, monkeypatch) -> None:
         "reference_profile": "monitoring",
         "drift_report": "monitoring",
         "predictions": "monitoring",
+        "estimated_performance": "monitoring",
         "performance_report": "monitoring",
     }
     checks = {key.name for key in graph.asset_check_keys}

@@ -136,12 +136,16 @@ def test_rollback_cli_moves_the_champion_back_and_records_who_and_why(
     run_id, history = _latest(instance, "model_history")
     assert run_id == run.run_id
     _, drift = _latest(instance, "drift_report")
+    _, est = _latest(instance, "estimated_performance")
+    estimate = [
+        f"{est[k]:.3f}" for k in ("estimated_auc", "estimated_auc_low", "estimated_auc_high")
+    ]
     assert history["days"] == 2 and history["retraining_cycles"] == 2
     header, rows = _table(history["history"])
     assert header == HISTORY_COLUMNS
     assert rows == [
-        [_day(-1), "", "", "", "bootstrap", "", ""],  # decided the day before the first
-        [_day(0), "", "", f"{drift['share_drifted']:.3f}", "", "2", "1"],
+        [_day(-1), "", "", "", "", "", "", "bootstrap", "", ""],  # decided the day before
+        [_day(0), "", *estimate, "", f"{drift['share_drifted']:.3f}", "", "2", "1"],
     ]
     assert history["degradation_began"] == "not detected"
     assert Path(history["chart"]).read_bytes().startswith(b"\x89PNG")

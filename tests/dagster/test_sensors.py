@@ -60,7 +60,10 @@ def test_new_files_each_get_one_request(project: Project, instance) -> None:
     assert {r.partition_key for r in features} == {f"2024-01-0{d}" for d in range(1, 9)}
     assert all(
         r.asset_selection
-        == [dg.AssetKey("feature_batch"), dg.AssetKey("drift_report"), dg.AssetKey("predictions")]
+        == [
+            dg.AssetKey(a)
+            for a in ("feature_batch", "drift_report", "predictions", "estimated_performance")
+        ]
         for r in features
     )
     assert len({r.run_key for r in first.run_requests}) == len(first.run_requests)

@@ -106,9 +106,21 @@ def test_concept_drift_is_answered_and_pays_off(tmp_path: Path) -> None:
     s = report["summary"]
     assert any(r in ("concept", "performance") for _, r in _soft(report)), _soft(report)
     assert s["final_live_auc"] > s["baseline_live_auc"]
-    # The estimate cannot see concept drift: after the change it is far off, where on covariate
-    # drift it stays within 0.02 (the label days before the change are estimated as well).
+    # The estimate cannot see concept drift: the inputs did not move, so neither did the scores.
+    # While the champion of the change's first day serves, every label day whose rows were scored
+    # after the change (labels come 3 days late) finds the labels' AUC far below the estimate,
+    # outside its interval.
+    champion = next(
+        r["champion_version"] for r in report["timeline"] if r["day"] == s["true_drift_day"]
+    )
+    first_label = (dt.date.fromisoformat(s["true_drift_day"]) + dt.timedelta(days=3)).isoformat()
+    missed = [
+        r
+        for r in report["timeline"]
+        if r["day"] >= first_label
+        and r["champion_version"] == champion
+        and r["estimation_error"] is not None
+    ]
+    assert len(missed) >= 3, missed
+    assert all(r["estimation_error"] < -0.1 and not r["estimate_covers"] for r in missed), missed
     assert s["estimation_median_abs_error_after_drift"] > 0.05, s
-    assert s["estimation_median_abs_error_after_drift"] > 3 * s["estimation_median_abs_error"] or (
-        s["estimation_coverage_after_drift"] < 0.5
-    ), s
