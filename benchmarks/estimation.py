@@ -26,11 +26,7 @@ from __future__ import annotations
 
 import argparse
 import functools
-import gc
 import os
-import statistics
-import time
-from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -40,6 +36,7 @@ from scipy.special import expit, logit
 from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
 
+from benchmarks.drift import timed
 from retrain_assets.lib.monitoring.estimation import (
     Calibrator,
     estimate_performance,
@@ -51,17 +48,6 @@ from retrain_assets.lib.training.calibration import CalibrationSettings
 GOAL_SECONDS, GOAL_ROWS = 0.2, 100_000
 SIZES = (1_000, 100_000, 1_000_000)
 SHAPES = ("continuous", "tied", "isotonic")
-
-
-def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
-    """(first call, median of ``repeat`` calls including the first), in seconds."""
-    times = []
-    for _ in range(repeat):
-        gc.collect()
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times[0], statistics.median(times)
 
 
 def batch(shape: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

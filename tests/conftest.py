@@ -185,3 +185,15 @@ def mark_champion_ready(instance: dg.DagsterInstance) -> None:
     """Record that a champion and its profile exist, for tests of the landing sensor alone."""
     for key in ("promoted_model", "reference_profile"):
         instance.report_runless_asset_event(dg.AssetMaterialization(key))
+
+
+def latest_metadata(instance: dg.DagsterInstance, asset: str) -> dict[str, dict]:
+    """The newest materialisation's metadata values of each partition of an asset."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset)), limit=200
+    ).records
+    out: dict[str, dict] = {}
+    for record in sorted(records, key=lambda r: r.storage_id):
+        event = record.asset_materialization
+        out[event.partition] = {k: v.value for k, v in event.metadata.items()}
+    return out

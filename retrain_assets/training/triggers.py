@@ -104,6 +104,12 @@ def evaluate_bootstrap(context: dg.SensorEvaluationContext, day_before_start: st
     )
 
 
+def streak_complete(days: dict[str, list], day: str, need: int) -> bool:
+    """Whether the newest `need` verdicts up to `day` (each [flagged, evidence]) are all flagged."""
+    streak = sorted(d for d in days if d <= day)[-need:]
+    return len(streak) == need and all(days[d][0] for d in streak)
+
+
 def run_start(flags: dict[str, bool], day: str) -> str:
     """The first day of the unbroken run of flagged days (drifted, degraded) that ends on `day`."""
     start = day
@@ -131,8 +137,7 @@ class _DriftDecider:
         self.held: list[str] = []
 
     def decide(self, day: str) -> None:
-        streak = sorted(d for d in self.days if d <= day)[-self.need :]
-        if len(streak) < self.need or not all(self.days[d][0] for d in streak):
+        if not streak_complete(self.days, day, self.need):
             return
         if self.require_impact and day not in self.impact:
             self.held.append(f"drift on {day} waits for estimated_performance[{day}]")
@@ -268,8 +273,7 @@ def _estimated_verdicts(
         if day is None:
             continue
         days[day] = [bool(meta.get("degraded")), str(meta.get("reason", ""))]
-        streak = sorted(d for d in days if d <= day)[-need:]
-        if len(streak) < need or not all(days[d][0] for d in streak):
+        if not streak_complete(days, day, need):
             continue
         since = run_start({d: v[0] for d, v in days.items()}, day)
         off = None if enabled else "estimation.retrain"

@@ -22,7 +22,17 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from tests.conftest import FAST, SMALL, START, Loop, Project, make_project, run_requests, tick
+from tests.conftest import (
+    FAST,
+    SMALL,
+    START,
+    Loop,
+    Project,
+    latest_metadata,
+    make_project,
+    run_requests,
+    tick,
+)
 
 BOOT = ("landing_sensor", "bootstrap_sensor")
 TARGET = "defaulted"
@@ -41,14 +51,7 @@ def _flip(path: Path) -> None:
 
 def _reports(instance: dg.DagsterInstance) -> dict[str, dict]:
     """performance_report metadata by partition (the newest materialisation of each)."""
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("performance_report")), limit=100
-    ).records
-    out: dict[str, dict] = {}
-    for record in sorted(records, key=lambda r: r.storage_id):
-        event = record.asset_materialization
-        out[event.partition] = {k: v.value for k, v in event.metadata.items()}
-    return out
+    return latest_metadata(instance, "performance_report")
 
 
 def _tick(project: Project, instance, cursor: str | None, skipped: list | None = None):

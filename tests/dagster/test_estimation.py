@@ -22,7 +22,16 @@ from retrain_assets.lib.monitoring.estimation import Calibrator, estimate_perfor
 from retrain_assets.lib.release.model_store import ArtifactIntegrityError
 from retrain_assets.resources import model_registry
 from retrain_assets.resources.model_registry import ModelRegistry
-from tests.conftest import SMALL, START, Loop, Project, failure_message, make_project, tick
+from tests.conftest import (
+    SMALL,
+    START,
+    Loop,
+    Project,
+    failure_message,
+    latest_metadata,
+    make_project,
+    tick,
+)
 
 SPEC = dataclasses.replace(SMALL, drift="none", days=4, label_delay=1)
 ALL = ("landing_sensor", "bootstrap_sensor", "drift_sensor", "performance_sensor")
@@ -30,18 +39,6 @@ ALL = ("landing_sensor", "bootstrap_sensor", "drift_sensor", "performance_sensor
 
 def _day(i: int) -> str:
     return (START + dt.timedelta(days=i)).isoformat()
-
-
-def _metadata(instance: dg.DagsterInstance, asset: str) -> dict[str, dict]:
-    """The newest materialisation's metadata of each partition of an asset."""
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset)), limit=200
-    ).records
-    out: dict[str, dict] = {}
-    for record in sorted(records, key=lambda r: r.storage_id):
-        event = record.asset_materialization
-        out[event.partition] = {k: v.value for k, v in event.metadata.items()}
-    return out
 
 
 def _checks(instance: dg.DagsterInstance, asset: str, check: str) -> list:
@@ -75,7 +72,7 @@ def test_candidate_is_calibrated_and_batches_get_an_estimate(tmp_path: Path, ins
     assert "expected calibration error" in calibration.description
 
     # Each batch's estimate is the lib's estimate on the stored scores and probabilities.
-    estimated = _metadata(instance, "estimated_performance")
+    estimated = latest_metadata(instance, "estimated_performance")
     assert sorted(estimated) == [_day(i) for i in range(4)]
     for day, meta in estimated.items():
         path = project.cfg.workdir / "monitoring" / "predictions" / f"{day}.parquet"
@@ -110,7 +107,7 @@ def test_candidate_is_calibrated_and_batches_get_an_estimate(tmp_path: Path, ins
     assert np.allclose(after["champion_score"], before["champion_probability"])
 
     # Once labels came: the realized AUC beside the estimate for the same rows, and the error.
-    reports = _metadata(instance, "performance_report")
+    reports = latest_metadata(instance, "performance_report")
     assert reports, "labels landed, so performance reports exist"
     for meta in reports.values():
         assert meta["estimation_error"] == pytest.approx(meta["auc"] - meta["estimated_auc"])
@@ -134,7 +131,7 @@ def test_a_poor_calibration_warns_and_a_tampered_one_is_refused(tmp_path: Path, 
     registry = _registry(project)
     assert registry.alias_version("champion") == "1"
     assert registry.calibrator("1").method == "identity"
-    [estimated] = _metadata(instance, "estimated_performance").values()
+    [estimated] = latest_metadata(instance, "estimated_performance").values()
     assert estimated["calibrated"] is False
 
     # The calibrator file changed after registration: refused, and predictions fail on it.
@@ -181,7 +178,7 @@ def test_an_estimated_drop_retrains_before_labels(tmp_path: Path, instance) -> N
     for i in range(6):
         project.land_until(_day(i))
         loop.settle(ALL)
-    estimated = _metadata(instance, "estimated_performance")
+    estimated = latest_metadata(instance, "estimated_performance")
     assert [d for d, m in estimated.items() if m["degraded"]] == [_day(i) for i in (1, 3, 4)]
     assert estimated[_day(3)]["estimated_auc_high"] < estimated[_day(3)]["bar"]
     [_, retrain] = loop.retrains()
@@ -191,7 +188,7 @@ def test_an_estimated_drop_retrains_before_labels(tmp_path: Path, instance) -> N
     assert "2 estimated-degraded batches in a row" in tags["retrain/evidence"]
     assert "upper end below the bar" in tags["retrain/evidence"]
     # Decided on day 4's batch; the first label (of day 0) only lands on day 5.
-    assert min(_metadata(instance, "performance_report")) == _day(5)
+    assert min(latest_metadata(instance, "performance_report")) == _day(5)
     failed = _checks(instance, "estimated_performance", "estimated_performance_not_degraded")
     assert sum(not c.passed for c in failed) == 3
 
