@@ -153,6 +153,39 @@ def test_plot_png_writes_a_png(tmp_path, with_events: bool) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["history.png"]  # no temp file left behind
 
 
+ESTIMATE = ("estimated_auc", "estimated_auc_low", "estimated_auc_high")
+
+
+def test_plot_png_draws_the_estimate_and_its_band(tmp_path, monkeypatch) -> None:
+    from matplotlib.axes import Axes
+
+    drawn: list[str] = []
+    for method in ("plot", "fill_between"):
+        original = getattr(Axes, method)
+
+        def spy(self, *args, _original=original, **kwargs):
+            drawn.append(str(kwargs.get("label")))
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Axes, method, spy)
+    days = [{"day": _day(i), "live_auc": v} for i, v in enumerate(_planted(0))]
+    estimates = [  # the first days before any estimate, one day without
+        {
+            "day": _day(i),
+            "estimated_auc": 0.8,
+            "estimated_auc_low": 0.78,
+            "estimated_auc_high": 0.82,
+        }
+        for i in range(3, 20)
+        if i != 9
+    ]
+    plot_png(history_frame(days + estimates), tmp_path / "h.png")
+    assert "estimated AUC (batch day, before labels)" in drawn and "its interval" in drawn
+    drawn.clear()
+    plot_png(history_frame(days), tmp_path / "h.png")  # no estimate at all: no line, no band
+    assert not [d for d in drawn if "estimated" in d or "interval" in d]
+
+
 def test_plot_png_handles_an_empty_frame(tmp_path) -> None:
     plot_png(history_frame([]), tmp_path / "empty.png")
     assert (tmp_path / "empty.png").read_bytes().startswith(b"\x89PNG")

@@ -164,7 +164,7 @@ def plot_png(frame: pd.DataFrame, path: str | os.PathLike[str], change: dict | N
     ax_auc.plot(days, frame["live_auc"], marker=".", color="tab:blue", label="live AUC (label day)")
     _draw_estimate(frame, days, ax_auc)
     ax_drift.bar(days, frame["drift_share"].fillna(0.0), color="tab:purple", width=0.8)
-    ax_auc.set_ylabel("live AUC")
+    ax_auc.set_ylabel("AUC")
     ax_drift.set_ylabel("drift share")
     ax_auc.set_title("Model history")
     _draw_events(frame, days, ax_auc, ax_drift)
@@ -189,6 +189,7 @@ def _draw_estimate(frame: pd.DataFrame, days: pd.Series, ax_auc: Any) -> None:
         color="tab:cyan",
         alpha=0.18,
         linewidth=0,
+        label="its interval",
     )
     ax_auc.plot(
         days,
