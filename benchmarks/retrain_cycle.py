@@ -178,9 +178,17 @@ def multiprocess_retrain_job() -> Any:
     """retrain_job with Dagster's multiprocess executor (reconstructed in every step process)."""
     import dagster as dg
 
-    from retrain_assets.definitions import defs
+    defs = _definitions()
 
     return defs.resolve_job_def("retrain_job").with_executor_def(dg.multiprocess_executor)
+
+
+def _definitions() -> Any:
+    """The code location's Definitions for $RETRAIN_CONFIG (the module's `defs` is lazy)."""
+    from retrain_assets.config import load_config
+    from retrain_assets.definitions import build_definitions
+
+    return build_definitions(load_config())
 
 
 def child_dagster(mode: str) -> None:
@@ -188,7 +196,7 @@ def child_dagster(mode: str) -> None:
     import dagster as dg
 
     dagster_loaded = time.perf_counter()
-    from retrain_assets.definitions import defs
+    defs = _definitions()
 
     loaded = time.perf_counter()
     instance = dg.DagsterInstance.get()
@@ -432,7 +440,7 @@ def child_setup() -> None:
     """Bring the instance to steady state the way the sensors do (as tests/conftest.py Loop)."""
     import dagster as dg
 
-    from retrain_assets.definitions import defs
+    defs = _definitions()
 
     instance = dg.DagsterInstance.get()
     cursors: dict[str, str | None] = {}

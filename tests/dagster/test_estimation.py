@@ -86,7 +86,7 @@ def test_candidate_is_calibrated_and_batches_get_an_estimate(tmp_path: Path, ins
         assert meta["estimated_auc"] == pytest.approx(expected.auc, abs=1e-12)
         assert meta["estimated_auc_low"] < meta["estimated_auc"] < meta["estimated_auc_high"]
         assert meta["champion_test_auc"] == pytest.approx(float(tags["test_auc"]), abs=1e-6)
-        assert meta["calibrated"] is True and meta["degraded"] is False
+        assert meta["calibrated"] is True and meta["degraded"] is False and meta["fell"] is False
         assert "not significantly below the bar" in meta["reason"]
     assert (
         len(_checks(instance, "estimated_performance", "estimated_performance_not_degraded")) == 4
@@ -181,6 +181,8 @@ def test_an_estimated_drop_retrains_before_labels(tmp_path: Path, instance) -> N
     estimated = latest_metadata(instance, "estimated_performance")
     assert [d for d, m in estimated.items() if m["degraded"]] == [_day(i) for i in (1, 3, 4)]
     assert estimated[_day(3)]["estimated_auc_high"] < estimated[_day(3)]["bar"]
+    # what drift.require_impact reads: these batches' estimated AUC fell, the others' did not
+    assert [d for d, m in estimated.items() if m["fell"]] == [_day(i) for i in (1, 3, 4)]
     [_, retrain] = loop.retrains()
     tags = retrain.dagster_run.tags
     assert tags["retrain/reason"] == "estimated_performance"
