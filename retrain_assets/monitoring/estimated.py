@@ -70,6 +70,17 @@ def challenger_metadata(cfg: RetrainConfig, frame, registry: ModelRegistry) -> d
     }
 
 
+def summary_line(est, baseline: float | None, champion: str) -> str:
+    """What a person reads first: the estimate, its interval, and the champion's test AUC."""
+    if est.auc is None:
+        return f"no AUC defined on {est.n_rows} rows"
+    test = f"{baseline:.3f}" if baseline is not None else "unknown"
+    return (
+        f"AUC {est.auc:.3f} [{est.auc_low:.3f}, {est.auc_high:.3f}] ({est.confidence:.0%}, "
+        f"{est.n_rows} rows, before labels); champion v{champion} test AUC {test}"
+    )
+
+
 def estimate_day(
     cfg: RetrainConfig, store: LandingStore, registry: ModelRegistry, day: str
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
@@ -83,6 +94,7 @@ def estimate_day(
     method = registry.version_tags(champion).get(names.CALIBRATION_METHOD, "identity")
     calibrated = method != "identity"
     meta = {
+        "estimate": summary_line(est, baseline, champion),
         **est.to_metadata(),
         "champion_version": champion,
         "champion_test_auc": baseline,

@@ -88,6 +88,7 @@ def test_candidate_is_calibrated_and_batches_get_an_estimate(tmp_path: Path, ins
         assert meta["champion_test_auc"] == pytest.approx(float(tags["test_auc"]), abs=1e-6)
         assert meta["calibrated"] is True and meta["degraded"] is False and meta["fell"] is False
         assert "not significantly below the bar" in meta["reason"]
+        assert meta["estimate"].startswith(f"AUC {meta['estimated_auc']:.3f} [")
     assert (
         len(_checks(instance, "estimated_performance", "estimated_performance_not_degraded")) == 4
     )

@@ -182,7 +182,9 @@ def _look_at_the_ui(port: int, drift_run_id: str) -> None:
         page.screenshot(path=str(ARTIFACTS / "drift_report_checks.png"))
         # the estimate before labels, with its check and the figures a person reads
         page.goto(f"{base}/assets/estimated_performance?view=checks")
-        page.get_by_text("estimated_performance_not_degraded").first.wait_for(timeout=30_000)
+        # (the long check name is middle-truncated on screen; its full text is in the page)
+        check = page.get_by_text("estimated_performance_not_degraded").first
+        check.wait_for(state="attached", timeout=30_000)
         page.goto(f"{base}/assets/estimated_performance")
         page.get_by_text("estimated_auc_high").first.wait_for(timeout=30_000)
         page.get_by_text("champion_test_auc").first.wait_for(timeout=30_000)
