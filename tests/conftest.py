@@ -114,6 +114,19 @@ def make_project(
     return Project(root, cfg, build_definitions(cfg))
 
 
+@pytest.fixture(autouse=True)
+def _no_stale_defs_state_storage():
+    """Every test starts without a current defs-state storage. An instance sets one (a context
+    variable of the thread) when it is created; a test whose instance is gone would leave it
+    behind, and a later test that builds a repository without an instance would fail on the dead
+    instance's storage ("undefined DagsterInstance weakref"), depending on which tests the xdist
+    worker ran before."""
+    from dagster._core.storage.defs_state.base import set_defs_state_storage
+
+    with set_defs_state_storage(None):
+        yield
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     return make_project(tmp_path / "feed")
