@@ -28,6 +28,7 @@ def _simulate(args: argparse.Namespace) -> int:
         seed=args.seed,
         start_date=args.start_date,
         reference_rows=args.reference_rows,
+        task=args.task,
     )
     truth = sim.simulate(args.out, spec, overwrite=args.overwrite)
     print(json.dumps(truth, indent=2))
@@ -294,6 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--label-delay", type=int, default=3, help="labels of day d land on d+L")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--reference-rows", type=int, default=5000)
+    s.add_argument(
+        "--task",
+        choices=sim.TASKS,
+        default="binary",
+        help="target: binary (defaulted), multiclass (repayment) or regression (loss_amount)",
+    )
     s.add_argument(
         "--start-date",
         type=dt.date.fromisoformat,

@@ -9,6 +9,7 @@ are errors that name the key; missing files are errors that name the path.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -95,10 +96,16 @@ class ModelConfig(_Strict):
 
     registered_name: str
     """Name in the MLflow model registry."""
-    estimator: Literal["hist_gradient_boosting", "logistic_regression", "sgd_classifier"] = (
-        "hist_gradient_boosting"
-    )
-    """The sklearn estimator behind the preprocessing."""
+    task: Literal["binary", "multiclass", "regression"] = "binary"
+    """What the model predicts: binary (a class and P(positive); metric ROC AUC), multiclass (one
+    of several classes; macro one-vs-rest ROC AUC, log loss) or regression (a number; RMSE,
+    MAE). Every stage (gates, canary, live performance, backtest) judges in the task's metric."""
+    estimator: Literal[
+        "hist_gradient_boosting", "logistic_regression", "sgd_classifier", "ridge", "sgd_regressor"
+    ] = "hist_gradient_boosting"
+    """The sklearn estimator behind the preprocessing. binary and multiclass:
+    hist_gradient_boosting, logistic_regression, sgd_classifier; regression:
+    hist_gradient_boosting (the regressor), ridge, sgd_regressor."""
     params: dict[str, Any] = Field(default_factory=dict)
     """Hyper-parameters passed to the estimator."""
     test_days: int = Field(7, ge=1)
@@ -113,11 +120,16 @@ class ModelConfig(_Strict):
 
     @model_validator(mode="after")
     def _params_exist(self) -> ModelConfig:
+        from retrain_assets.lib.training.estimators import task_estimators, unknown_params
+
+        if self.estimator not in task_estimators(self.task):
+            raise ValueError(
+                f"estimator {self.estimator} does not fit task {self.task}; a {self.task} model "
+                f"takes one of {sorted(task_estimators(self.task))}"
+            )
         if not self.params:
             return self  # nothing to check: no need to import sklearn while loading
-        from retrain_assets.lib.training.estimators import unknown_params
-
-        unknown, known = unknown_params(self.estimator, self.params)
+        unknown, known = unknown_params(self.estimator, self.params, self.task)
         if unknown:
             raise ValueError(
                 f"params {unknown} are not parameters of {self.estimator}; it takes {known}"
@@ -152,6 +164,14 @@ class GatesConfig(_Strict):
     """Candidate AUC >= this x the champion's, both on the same test set ..."""
     auc_floor: float = Field(0.6, ge=0.0, le=1.0)
     """... and >= this (alone when there is no champion)."""
+    metric_ratio: float | None = Field(None, gt=0.0, le=1.5)
+    """Every task: the candidate's primary metric is no worse than this x the champion's on the
+    same test set (for an error metric such as RMSE the ratio applies the other way: candidate
+    <= champion / ratio). null: auc_ratio."""
+    floor: float | None = None
+    """Every task: the absolute bound on the primary metric, a minimum for an AUC and a maximum
+    for an error metric (the RMSE a candidate must stay under). null: auc_floor for binary and
+    multiclass, no bound for regression."""
     max_p95_latency_ms: float = Field(100.0, gt=0.0)
     """p95 of single-row predictions through the MLflow pyfunc model."""
     latency_samples: int = Field(200, ge=200)
@@ -359,11 +379,49 @@ class RetrainConfig(_Strict):
     """The file this config was read from (set by the loader)."""
 
     @model_validator(mode="after")
+    def _keys_fit_the_task(self) -> RetrainConfig:
+        task = self.model.task
+        if task != "binary" and "positive_label" in self.data.model_fields_set:
+            raise ValueError(
+                f"data.positive_label is a binary setting; model.task is {task} (remove the key)"
+            )
+        if task != "binary" and self.drift.require_impact:
+            raise ValueError(
+                f"drift.require_impact reads the AUC estimated before labels, which covers "
+                f"binary models; model.task is {task}"
+            )
+        floor = self.gates.floor
+        if floor is not None and task != "regression" and not 0.0 <= floor <= 1.0:
+            raise ValueError(f"gates.floor {floor} is an AUC for task {task}: it must be in [0, 1]")
+        if floor is not None and task == "regression" and not floor > 0:
+            raise ValueError(f"gates.floor {floor} is the largest RMSE allowed: it must be > 0")
+        return self
+
+    @model_validator(mode="after")
     def _key_features_exist(self) -> RetrainConfig:
         unknown = sorted(set(self.drift.key_features) - set(self.data.features))
         if unknown:
             raise ValueError(f"drift.key_features {unknown} are not features of the data")
         return self
+
+    @property
+    def task(self) -> str:
+        """model.task: binary, multiclass or regression."""
+        return self.model.task
+
+    @property
+    def gate_ratio(self) -> float:
+        """The relative gate's ratio in force: gates.metric_ratio, else gates.auc_ratio."""
+        ratio = self.gates.metric_ratio
+        return self.gates.auc_ratio if ratio is None else ratio
+
+    @property
+    def gate_floor(self) -> float:
+        """The absolute bound in force: gates.floor, else auc_floor for the AUC tasks and no
+        bound (an infinite ceiling) for regression."""
+        if self.gates.floor is not None:
+            return self.gates.floor
+        return math.inf if self.model.task == "regression" else self.gates.auc_floor
 
     @property
     def tracking_uri(self) -> str:

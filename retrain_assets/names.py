@@ -35,8 +35,16 @@ ESTIMATION_CHECK = "estimated_performance_not_degraded"
 CALIBRATION_CHECK = "candidate_model_calibration"
 DATA_GATE = "training_dataset_data_gate"
 AUC_GATE = "candidate_model_auc_vs_champion"
+METRIC_GATE = "candidate_model_metric_vs_champion"
+"""The relative gate of a multiclass or regression model (binary models keep AUC_GATE)."""
 LATENCY_GATE = "candidate_model_p95_latency"
 CANARY_CHECK = "canary_evaluation_non_inferior"
+
+
+def model_gate_check(task: str) -> str:
+    """The check name of the relative metric gate for a model task."""
+    return AUC_GATE if task == "binary" else METRIC_GATE
+
 
 # Jobs.
 INGEST_JOB = "ingest_job"
@@ -97,6 +105,14 @@ SENSOR_NAME_TAG = "dagster/sensor_name"
 SCHEDULE_NAME_TAG = "dagster/schedule_name"
 
 # Model-version tags in the MLflow registry.
+TASK_TAG = "model_task"
+"""binary, multiclass or regression (absent on versions registered before tasks: binary)."""
+METRIC_TAG = "primary_metric"
+"""The name of the task's primary metric (roc_auc, macro_roc_auc, rmse)."""
+TEST_METRIC_TAG = "test_primary_metric"
+"""The version's primary metric on its own test rows (binary versions also keep test_auc)."""
+CLASSES_TAG = "model_classes"
+"""A multiclass version's classes, JSON, in the order of its probability columns."""
 CALIBRATION_URI = "calibration_uri"
 """Where the version's calibrator (JSON) is: an artifact of the run that logged the version."""
 CALIBRATION_SHA = "calibration_sha256"

@@ -298,7 +298,8 @@ def served_aucs(cfg: RetrainConfig, folder: Path) -> dict[str, float | None]:
     day of every policy, on the same rows, so policies compare day by day.
     """
     from retrain_assets.backtest.replay import backtest_config, served_rows
-    from retrain_assets.backtest.report import pooled_auc
+    from retrain_assets.backtest.report import pooled_metric
+    from retrain_assets.lib.training.tasks import prediction_of
     from retrain_assets.resources.landing import LandingStore
 
     bt = backtest_config(cfg, Path(folder).resolve(), html=False)
@@ -306,7 +307,10 @@ def served_aucs(cfg: RetrainConfig, folder: Path) -> dict[str, float | None]:
     aucs: dict[str, float | None] = {}
     for day in store.batch_days("labels"):
         rows = served_rows(bt, store, [day])
-        auc = None if rows.empty else pooled_auc(rows["y"].to_numpy(), rows["score"].to_numpy())
+        auc = None
+        if not rows.empty:  # in the task's metric: a multiclass or regression replay's too
+            prediction, classes = prediction_of(rows, bt.task)
+            auc = pooled_metric(bt.task, rows["y"].to_numpy(), prediction, classes)
         aucs[day] = None if auc is None else round(auc, 4)
     return aucs
 

@@ -26,11 +26,12 @@ import dagster as dg
 import pandas as pd
 
 from retrain_assets import names
-from retrain_assets.backtest.report import DayRecord, pooled_auc, summarize
+from retrain_assets.backtest.report import DayRecord, pooled_metric, summarize
 from retrain_assets.config import RetrainConfig
 from retrain_assets.definitions import build_definitions
 from retrain_assets.lib.data.landing_files import READERS, landing_day
 from retrain_assets.lib.dates import shift_day
+from retrain_assets.lib.training.tasks import task_metrics
 from retrain_assets.monitoring.paths import PREDICTIONS_DIR
 from retrain_assets.records import new_materializations
 from retrain_assets.resources.landing import LandingStore
@@ -247,6 +248,7 @@ class _Observer:
             drift_share=drift.get("share_drifted"),
             drifted=drift.get("drifted"),
             live_auc=perf.get("auc"),
+            live_metric=perf.get("metric_value"),
             estimated=_estimated(self.meta[names.ESTIMATED_PERFORMANCE].get(day, {})),
             estimate_check=_estimate_check(perf),
             runs=len(results),
@@ -322,22 +324,31 @@ def served_rows(cfg: RetrainConfig, store: LandingStore, label_days: list[str]) 
         return pd.DataFrame()
     labels = pd.concat([store.read_batch("labels", d) for d in label_days], ignore_index=True)
     preds = pd.concat([pd.read_parquet(p) for p in files], ignore_index=True)
-    preds = preds[[data.id_column, "champion_score", "day"]].rename(
-        columns={"champion_score": "score"}
+    served = [c for c in ("champion_score", "champion_proba", "champion_classes") if c in preds]
+    preds = preds[[data.id_column, *served, "day"]].rename(
+        columns={
+            "champion_score": "score",
+            "champion_proba": "proba",
+            "champion_classes": "classes",
+        }
     )
-    joined, _ = join_predictions(labels, preds, data.id_column, data.target_column)
+    joined, _ = join_predictions(labels, preds, data.id_column, data.target_column, task=cfg.task)
     if joined.empty:
         return joined
     features = pd.concat(
         [store.read_batch("features", d) for d in sorted(set(joined["day"]))], ignore_index=True
     ).drop_duplicates(data.id_column, keep="last")
-    return joined[[data.id_column, "y", "score"]].merge(features, on=data.id_column, how="inner")
+    kept = [c for c in (data.id_column, "y", "score", "proba", "classes") if c in joined]
+    return joined[kept].merge(features, on=data.id_column, how="inner")
 
 
 def _final_aucs(cfg: RetrainConfig, last_days: int) -> tuple[float | None, float | None, list, int]:
-    """Live AUC of what served (the stored champion scores) and of the first, never retrained
-    model, on the same labelled rows of the last `last_days` label days."""
+    """Live primary metric (AUC for binary) of what served (the stored champion predictions)
+    and of the first, never retrained model, on the same labelled rows of the last `last_days`
+    label days."""
     import mlflow
+
+    from retrain_assets.lib.training import tasks
 
     store = LandingStore(landing_dir=str(cfg.data.landing_dir), workdir=str(cfg.workdir))
     label_days = store.batch_days("labels")[-last_days:]
@@ -350,9 +361,14 @@ def _final_aucs(cfg: RetrainConfig, last_days: int) -> tuple[float | None, float
         tracking_uri=cfg.tracking_uri, registered_name=cfg.model.registered_name
     )
     first_model = registry.load("1")  # the bootstrap champion, never retrained
-    baseline = first_model.predict_proba(rows[cfg.data.features])[:, 1]
+    task = cfg.task
+    baseline = tasks.predict(task, first_model, rows[cfg.data.features])
+    served, classes = tasks.prediction_of(rows, task)
+    if classes != tasks.model_classes(task, first_model):
+        raise ValueError("the serving and the first model know different classes")
     y = rows["y"].to_numpy()
-    return pooled_auc(y, rows["score"].to_numpy()), pooled_auc(y, baseline), label_days, len(rows)
+    final = pooled_metric(task, y, served, classes)
+    return final, pooled_metric(task, y, baseline, classes), label_days, len(rows)
 
 
 def _replay_days(
@@ -521,6 +537,7 @@ def run_backtest(
         baseline_live_auc=baseline,
         auc_days=auc_days,
         auc_rows=auc_rows,
+        metric=task_metrics(bt.task)[0].name,
     )
     timing = _timing(replay, total, len(days))
     return {"summary": summary, "timeline": [r.to_row() for r in records], "timing": timing}

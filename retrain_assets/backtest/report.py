@@ -21,7 +21,7 @@ TIMELINE_KEYS = (
     "day",
     "drift_share",
     "estimated_auc",
-    "live_auc",
+    "live_metric",
     "reason",
     "gates",
     "canary",
@@ -37,6 +37,8 @@ class DayRecord:
     drift_share: float | None = None
     drifted: bool | None = None
     live_auc: float | None = None
+    live_metric: float | None = None
+    """The day's live figure in the task's primary metric (binary: the live AUC)."""
     estimated: dict[str, Any] = field(default_factory=dict)
     """The champion's estimate on the day's batch, before labels: auc, low, high."""
     estimate_check: dict[str, Any] = field(default_factory=dict)
@@ -57,6 +59,9 @@ class DayRecord:
             "drift_share": _finite(self.drift_share),
             "drifted": self.drifted,
             "live_auc": _finite(self.live_auc),
+            "live_metric": _finite(
+                self.live_metric if self.live_metric is not None else self.live_auc
+            ),
             "estimated_auc": _finite(self.estimated.get("auc")),
             "estimated_auc_low": _finite(self.estimated.get("low")),
             "estimated_auc_high": _finite(self.estimated.get("high")),
@@ -75,6 +80,26 @@ def _finite(value: float | None) -> float | None:
     if value is None or not math.isfinite(float(value)):
         return None
     return round(float(value), 4)
+
+
+METRIC_LABELS = {"roc_auc": "AUC", "macro_roc_auc": "macro AUC", "rmse": "RMSE"}
+
+
+def pooled_metric(
+    task: str, y: np.ndarray, prediction: np.ndarray, classes: list[str] | None = None
+) -> float | None:
+    """The task's primary metric on the pooled rows, or None where it is undefined (an AUC over a
+    single class); multiclass rows with labels the model never saw are left out."""
+    if task == "binary":
+        return pooled_auc(y, prediction)
+    from retrain_assets.lib.training import tasks
+
+    known = tasks.known_label_rows(task, y, classes)
+    if not known.any():
+        return None
+    labels = np.asarray(y)[known]
+    value = tasks.task_metrics(task)[0](labels, np.asarray(prediction)[known], classes)
+    return None if math.isnan(value) else float(value)
 
 
 def pooled_auc(y: np.ndarray, score: np.ndarray) -> float | None:
@@ -111,6 +136,18 @@ def estimation_summary(records: list[DayRecord], drift_date: str | None) -> dict
     return out
 
 
+def _live_figures(metric: str, final: float | None, baseline: float | None) -> dict[str, Any]:
+    """The final live figures in the task's metric; the AUC keys too for a binary model."""
+    auc = metric == "roc_auc"
+    return {
+        "metric": metric,
+        "final_live_metric": _finite(final),
+        "baseline_live_metric": _finite(baseline),
+        "final_live_auc": _finite(final) if auc else None,
+        "baseline_live_auc": _finite(baseline) if auc else None,
+    }
+
+
 def _batches_until(days: list[str], start: str, end: str) -> int:
     """Replayed batches from `start` to `end`, both included (the trigger's own batch counts)."""
     return sum(1 for d in days if start <= d <= end)
@@ -124,6 +161,7 @@ def summarize(
     baseline_live_auc: float | None,
     auc_days: list[str],
     auc_rows: int,
+    metric: str = "roc_auc",
 ) -> dict[str, Any]:
     """The policy's summary; detection figures need the answer key (None without one).
 
@@ -133,8 +171,10 @@ def summarize(
       batch included;
     - ``false_alarms``: soft-trigger retrainings before the true drift start, or any at all when
       the data holds no drift (the seasonal wobble is not drift);
-    - ``final_live_auc`` / ``baseline_live_auc``: the policy's serving champions and the never
-      retrained first model, scored on the same labelled rows of the last days.
+    - ``final_live_metric`` / ``baseline_live_metric``: the policy's serving champions and the
+      never retrained first model, scored on the same labelled rows of the last days, in the
+      task's primary ``metric`` (``final_live_auc`` / ``baseline_live_auc`` are the same figures
+      for a binary model, kept for existing readers; None for the other tasks).
     """
     days = [r.day for r in records]
     first_drift = next((r.day for r in records if r.drifted), None)
@@ -166,8 +206,7 @@ def summarize(
         "false_alarms": alarms,
         "promotions": sum(r.canary.count("promote") for r in records),
         "final_champion_version": records[-1].champion_version if records else None,
-        "final_live_auc": _finite(final_live_auc),
-        "baseline_live_auc": _finite(baseline_live_auc),
+        **_live_figures(metric, final_live_auc, baseline_live_auc),
         "auc_days": auc_days,
         "auc_rows": auc_rows,
         **estimation_summary(records, drift_date),
@@ -197,11 +236,12 @@ def _estimation_line(s: dict[str, Any]) -> str:
 
 def format_report(report: dict[str, Any]) -> str:
     """The timeline as a table, then the summary, for a terminal."""
-    header = ["day", "drift share", "est. AUC", "live AUC", "trigger", "gates", "canary"]
+    s = report["summary"]
+    label = METRIC_LABELS.get(s.get("metric", "roc_auc"), s.get("metric"))
+    header = ["day", "drift share", "est. AUC", f"live {label}", "trigger", "gates", "canary"]
     header.append("champion")
     rows = [[_cell(row[k]) for k in TIMELINE_KEYS] for row in report["timeline"]]
     lines = text_table(header, rows).splitlines()
-    s = report["summary"]
     retrains = ", ".join(f"{k}={v}" for k, v in s["retrains"].items()) or "none"
     auc_span = f"last {len(s['auc_days'])} label days, {s['auc_rows']} rows"
     lines += [
@@ -215,8 +255,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"false alarms           {_cell(s['false_alarms'])}",
         f"promotions             {s['promotions']}",
         f"champion at the end    v{_cell(s['final_champion_version'])}",
-        f"live AUC, policy       {_cell(s['final_live_auc'])} ({auc_span})",
-        f"live AUC, no retraining {_cell(s['baseline_live_auc'])}",
+        f"{f'live {label}, policy':<23}{_cell(s['final_live_metric'])} ({auc_span})",
+        f"live {label}, no retraining {_cell(s['baseline_live_metric'])}",
         f"estimate vs labels     {_estimation_line(s)}",
     ]
     return "\n".join(lines)

@@ -20,6 +20,8 @@ from retrain_assets.lib.tables import markdown_table
 from retrain_assets.resources.landing import LandingStore
 
 if TYPE_CHECKING:  # pandas (and the contract, which needs it) is imported inside the steps
+    import pandas as pd
+
     from retrain_assets.lib.data.contract import BatchReport
 
 PREVIEW_ROWS = 5
@@ -47,6 +49,7 @@ def read_and_check(cfg: RetrainConfig, kind: str, path: Path) -> "BatchReport":
         positive_label=data.positive_label,
         timestamp_column=data.timestamp_column,
         max_null_rate=cfg.ingest.max_null_rate,
+        task=cfg.task,
     )
 
 
@@ -70,6 +73,20 @@ def rejected(report: "BatchReport", path: Path, kind: str, check: str) -> Iterat
     raise dg.Failure(description=f"{kind} batch rejected:\n{reason}")
 
 
+def target_summary(task: str, target: "pd.Series") -> dict:
+    """The batch's labels in a line: the positive rate (binary), the class shares (multiclass),
+    mean and spread (regression)."""
+    if task == "binary":
+        return {"positive_rate": float(target.mean())}
+    if task == "regression":
+        return {"target_mean": float(target.mean()), "target_std": float(target.std(ddof=0))}
+    shares = target.value_counts(normalize=True).sort_index()
+    return {
+        "classes": len(shares),
+        "class_shares": ", ".join(f"{c}: {v:.1%}" for c, v in shares.items()),
+    }
+
+
 def batch_metadata(
     cfg: RetrainConfig, report: "BatchReport", kind: str, path: Path, out: Path
 ) -> dict:
@@ -85,7 +102,7 @@ def batch_metadata(
         metadata["null_rates"] = dg.MetadataValue.md(markdown_table(["column", "null rate"], rates))
         metadata["max_null_rate"] = float(max(report.null_rates.values()))
     if cfg.data.target_column in frame and kind != "features":
-        metadata["positive_rate"] = float(frame[cfg.data.target_column].mean())
+        metadata.update(target_summary(cfg.task, frame[cfg.data.target_column]))
     if report.ignored_columns:
         metadata["ignored_columns"] = ", ".join(report.ignored_columns)
     return metadata

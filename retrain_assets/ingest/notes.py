@@ -81,4 +81,44 @@ def label_notes(
             f"column '{target}': {len(changed)} id(s) relabelled (an earlier labels file says "
             f"otherwise), e.g. {shown}: this file's label supersedes the earlier one"
         )
-    return notes, {"unknown_ids": n_unknown, "relabelled_ids": len(changed)}
+    extra = {"unknown_ids": n_unknown, "relabelled_ids": len(changed)}
+    if cfg.task == "multiclass":
+        unseen, note = unseen_classes(cfg, store, frame)
+        notes += [note] if note else []
+        extra["unseen_class_labels"] = unseen
+    return notes, extra
+
+
+def trained_classes(cfg: RetrainConfig, store: LandingStore) -> set[str]:
+    """The classes a model could have learnt: those of the reference set and of the newest
+    training set (empty before the reference landed)."""
+    import pandas as pd
+
+    target = cfg.data.target_column
+    classes: set[str] = set()
+    if store.reference_path().is_file():
+        reference = pd.read_parquet(store.reference_path(), columns=[target])
+        classes |= set(reference[target].astype(str))
+    training = Path(store.workdir) / "training" / "training_set.parquet"
+    if training.is_file():
+        classes |= set(pd.read_parquet(training, columns=["_target"])["_target"].astype(str))
+    return classes
+
+
+def unseen_classes(
+    cfg: RetrainConfig, store: LandingStore, frame: pd.DataFrame
+) -> tuple[int, str | None]:
+    """Labels of a class no training data held: accepted and stored (the next retraining learns
+    the class), counted, and left out of live metrics until a model knows it."""
+    known = trained_classes(cfg, store)
+    labels = frame[cfg.data.target_column].astype(str)
+    unseen = labels[~labels.isin(known)] if known else labels.iloc[:0]
+    if not len(unseen):
+        return 0, None
+    examples = sorted(set(unseen))[:5]
+    note = (
+        f"column '{cfg.data.target_column}': {len(unseen)} label(s) of a class no training data "
+        f"held, {examples}: stored (the next retraining learns it); the live metrics leave them "
+        "out until a model knows the class"
+    )
+    return len(unseen), note

@@ -81,6 +81,21 @@ def summary_line(est, baseline: float | None, champion: str) -> str:
     )
 
 
+def not_estimated(
+    cfg: RetrainConfig, store: LandingStore, day: str, champion: str
+) -> dg.MaterializeResult:
+    """A multiclass or regression model's batch: no estimate (it reads calibrated P(positive)),
+    said in the metadata and the stored JSON, which the triggers read as no verdict."""
+    meta = {
+        "estimate": f"not estimated: estimation before labels covers binary models; this "
+        f"{cfg.task} model is judged when its labels arrive (performance_report)",
+        "champion_version": champion,
+        "task": cfg.task,
+    }
+    write_json({"day": day, **meta}, store.path_for(*ESTIMATED_DIR, f"{day}.json"))
+    return dg.MaterializeResult(metadata=meta)
+
+
 def estimate_day(
     cfg: RetrainConfig, store: LandingStore, registry: ModelRegistry, day: str
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
@@ -88,6 +103,9 @@ def estimate_day(
 
     frame = pd.read_parquet(store.path_for(*PREDICTIONS_DIR, f"{day}.parquet"))
     champion = str(frame["champion_version"].iloc[0])
+    if cfg.task != "binary":
+        yield not_estimated(cfg, store, day, champion)
+        return
     baseline = baseline_auc(registry, champion)
     est = estimate_scores(cfg, frame, names.CHAMPION, registry.calibrator(champion).auc_se)
     verdict = judge(cfg, est, baseline)
@@ -146,7 +164,7 @@ def build_estimated_asset(
         group_name=names.MONITORING_GROUP,
         partitions_def=daily,
         deps=[names.PREDICTIONS],
-        check_specs=[check],
+        check_specs=[check] if cfg.task == "binary" else [],
     )
     def estimated_performance(
         context: dg.AssetExecutionContext, store: LandingStore, registry: ModelRegistry

@@ -39,7 +39,13 @@ def stored_predictions(store: LandingStore, cfg: RetrainConfig, day: str) -> pd.
     if not files:
         return pd.DataFrame(columns=[cfg.data.id_column, "score", "champion_version", "day"])
     frame = pd.concat([pd.read_parquet(p) for p in files], ignore_index=True)
-    return frame.rename(columns={"champion_score": "score"})
+    return frame.rename(
+        columns={
+            "champion_score": "score",
+            "champion_proba": "proba",
+            "champion_classes": "classes",
+        }
+    )
 
 
 def previous_state(store: LandingStore, day: str, champion: str) -> dict | None:
@@ -78,22 +84,33 @@ def performance_settings(cfg: RetrainConfig):  # -> lib PerformanceSettings (imp
 
 def guardrail_verdict(cfg: RetrainConfig, joined_by_day: dict[str, pd.DataFrame]) -> Any:
     """The new champion against the previous one on the window's rows both of them scored."""
+    import pandas as pd
+
     from retrain_assets.lib.monitoring.live import guardrail_frames, pooled
     from retrain_assets.lib.release.guardrail import assess_guardrail
+    from retrain_assets.lib.training.tasks import known_label_rows, prediction_of
 
     frames = guardrail_frames(joined_by_day)
     if not frames:
         return None
     g = cfg.guardrail
+    if cfg.task == "binary":
+        new, previous, y, classes = (
+            pooled(frames, "score"), pooled(frames, "previous_champion_score"),
+            pooled(frames, "y"), None,
+        )  # fmt: skip
+    else:
+        rows = pd.concat(frames, ignore_index=True)
+        new, classes = prediction_of(rows, cfg.task)
+        previous, old_classes = prediction_of(rows, cfg.task, "previous_champion_")
+        if classes != old_classes:  # other classes: log losses over other columns, no verdict
+            return None
+        known = known_label_rows(cfg.task, rows["y"], classes)
+        y, new, previous = rows["y"].to_numpy()[known], new[known], previous[known]
     return assess_guardrail(
-        pooled(frames, "y"),
-        pooled(frames, "score"),
-        pooled(frames, "previous_champion_score"),
-        batches=len(frames),
-        max_batches=g.batches,
-        margin=g.margin,
-        min_rows=g.min_rows,
-    )
+        y, new, previous, batches=len(frames), max_batches=g.batches, margin=g.margin,
+        min_rows=g.min_rows, task=cfg.task, classes=classes,
+    )  # fmt: skip
 
 
 def labelled_estimate(
@@ -106,6 +123,8 @@ def labelled_estimate(
     from retrain_assets.lib.monitoring.estimation import estimate_performance
     from retrain_assets.lib.monitoring.impact import estimation_error
 
+    if cfg.task != "binary":
+        return None
     frames = [joined_by_day[d] for d in verdict.pooled_days if d in joined_by_day]
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if rows.empty or "champion_probability" not in rows:
@@ -123,6 +142,33 @@ def labelled_estimate(
     return estimation_error(est, verdict.auc)
 
 
+def joined_days(
+    store: LandingStore, cfg: RetrainConfig, day: str, champion: str
+) -> tuple[dict[str, pd.DataFrame], tuple[int, int, str | None, int]]:
+    """Per label day of the window: its labels joined to the champion's stored predictions; and
+    for `day` itself: labels without a prediction, rows other versions scored, the shadow
+    challenger and its labelled rows."""
+    from retrain_assets.lib.monitoring import live
+    from retrain_assets.lib.monitoring.performance import join_predictions
+
+    data = cfg.data
+    predictions = stored_predictions(store, cfg, day)
+    first = shift_day(day, -cfg.performance.window_days)
+    joined_by_day: dict[str, pd.DataFrame] = {}
+    unmatched = other = shadow = 0
+    challenger = None
+    for label_day in [d for d in store.batch_days("labels") if first <= d <= day]:
+        labels = store.read_batch("labels", label_day)
+        joined, missing = join_predictions(
+            labels, predictions, data.id_column, data.target_column, task=cfg.task
+        )
+        joined_by_day[label_day], others = live.champion_rows(joined, champion)
+        if label_day == day:
+            unmatched, other = missing, others
+            challenger, shadow = live.shadow_rows_count(joined)
+    return joined_by_day, (unmatched, other, challenger, shadow)
+
+
 def evaluate_day(
     store: LandingStore,
     cfg: RetrainConfig,
@@ -137,21 +183,10 @@ def evaluate_day(
     import pandas as pd
 
     from retrain_assets.lib.monitoring import live
-    from retrain_assets.lib.monitoring.performance import assess, join_predictions
+    from retrain_assets.lib.monitoring.performance import assess
 
     perf, data = cfg.performance, cfg.data
-    predictions = stored_predictions(store, cfg, day)
-    first = shift_day(day, -perf.window_days)
-    joined_by_day: dict[str, pd.DataFrame] = {}
-    unmatched = other = shadow = 0
-    challenger = None
-    for label_day in [d for d in store.batch_days("labels") if first <= d <= day]:
-        labels = store.read_batch("labels", label_day)
-        joined, missing = join_predictions(labels, predictions, data.id_column, data.target_column)
-        joined_by_day[label_day], others = live.champion_rows(joined, champion)
-        if label_day == day:
-            unmatched, other = missing, others
-            challenger, shadow = live.shadow_rows_count(joined)
+    joined_by_day, (unmatched, other, challenger, shadow) = joined_days(store, cfg, day, champion)
     today = joined_by_day.get(day, pd.DataFrame(columns=["y", "score", "day"]))
     today = today.sort_values(["day", data.id_column]) if len(today) else today
     before = previous_state(store, day, champion)
@@ -160,6 +195,7 @@ def evaluate_day(
         today,
         perf.page_hinkley_delta,
         perf.page_hinkley_threshold,
+        task=cfg.task,
     )
     shares = drift_share(store, sorted(set(today["day"]))) if len(today) else None
     verdict = assess(
@@ -169,6 +205,7 @@ def evaluate_day(
         performance_settings(cfg),
         drift_share=shares,
         detector_alarm=ph.alarm,
+        task=cfg.task,
     )
     estimate = labelled_estimate(cfg, joined_by_day, verdict, calibration_se)
     state = {

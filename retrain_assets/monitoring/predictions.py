@@ -5,6 +5,8 @@ Each model's score is stored with its calibrated probability (``<alias>_probabil
 version's calibrator applied), which estimated_performance reads. With ``calibration.serve`` the
 served score is the calibrated probability itself."""
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
 
 from retrain_assets import names
@@ -14,7 +16,29 @@ from retrain_assets.monitoring.paths import PREDICTIONS_DIR
 from retrain_assets.resources.landing import LandingStore
 from retrain_assets.resources.model_registry import ModelRegistry
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 SCORED_BY = (names.CHAMPION, names.CHALLENGER, names.PREVIOUS)
+
+
+def task_columns(task: str, alias: str, model: object, features: "pd.DataFrame") -> dict:
+    """A multiclass or regression model's stored prediction: the predicted value
+    (``<alias>_score``) of a regression; for multiclass the top class's probability as the score,
+    every class's probability (``<alias>_proba``, a list per row) and their order
+    (``<alias>_classes``, JSON)."""
+    import json
+
+    from retrain_assets.lib.training.tasks import model_classes, predict
+
+    prediction = predict(task, model, features)
+    if task == "regression":
+        return {f"{alias}_score": prediction}
+    return {
+        f"{alias}_score": prediction.max(axis=1),
+        f"{alias}_proba": list(prediction),
+        f"{alias}_classes": json.dumps(model_classes(task, model)),
+    }
 
 
 def score_batch(
@@ -32,10 +56,13 @@ def score_batch(
                 raise dg.Failure(f"no '{names.CHAMPION}' alias on {registry.registered_name}")
             continue
         model = registry.load(version)
-        scores = model.predict_proba(batch[cfg.data.features])[:, 1]
-        probability = registry.calibrator(version).apply(scores)
-        out[f"{alias}_score"] = probability if cfg.calibration.serve else scores
-        out[f"{alias}_probability"] = probability
+        if cfg.task == "binary":
+            scores = model.predict_proba(batch[cfg.data.features])[:, 1]
+            probability = registry.calibrator(version).apply(scores)
+            out[f"{alias}_score"] = probability if cfg.calibration.serve else scores
+            out[f"{alias}_probability"] = probability
+        else:
+            out = out.assign(**task_columns(cfg.task, alias, model, batch[cfg.data.features]))
         out[f"{alias}_version"] = version
         versions[alias] = version
     out["day"] = day

@@ -16,15 +16,28 @@ from retrain_assets.resources.model_registry import ModelRegistry
 from retrain_assets.run_config import PromotionConfig
 
 
-def canary_check_spec(cfg: RetrainConfig) -> dg.AssetCheckSpec:
+def canary_text(cfg: RetrainConfig) -> str:
     canary = cfg.canary
+    if cfg.task == "binary":
+        return (
+            f"On the same live labelled rows, the challenger's AUC is not worse than the "
+            f"champion's by more than {canary.margin} ({canary.method}, one-sided "
+            f"{canary.confidence:.0%}), over at least {canary.min_rows} rows."
+        )
+    loss = "log loss" if cfg.task == "multiclass" else "squared error"
+    return (
+        f"On the same live labelled rows, the challenger's mean per-row {loss} is not worse "
+        f"than the champion's by {canary.margin:.0%} of it or more (paired t-test, one-sided "
+        f"{canary.confidence:.0%}), over at least {canary.min_rows} rows."
+    )
+
+
+def canary_check_spec(cfg: RetrainConfig) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(
         names.CANARY_CHECK,
         asset=names.CANARY_EVALUATION,
         blocking=True,
-        description=f"On the same live labelled rows, the challenger's AUC is not worse "
-        f"than the champion's by more than {canary.margin} ({canary.method}, one-sided "
-        f"{canary.confidence:.0%}), over at least {canary.min_rows} rows.",
+        description=canary_text(cfg),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
@@ -61,10 +61,34 @@ def canary_tags(result, champion: str) -> dict[str, str]:
     }
 
 
+def compare(cfg: RetrainConfig, rows: pd.DataFrame, settings: Any) -> Any:
+    """The canary's verdict on the paired shadow rows: DeLong (or the paired bootstrap) on AUC
+    for binary, a paired non-inferiority test on per-row losses for the other tasks."""
+    from retrain_assets.lib.release.canary import evaluate_canary_task
+    from retrain_assets.lib.training.tasks import prediction_of
+
+    if cfg.task == "binary":
+        champion, classes = rows["champion_score"].to_numpy(), None
+        challenger = rows["challenger_score"].to_numpy()
+    else:
+        champion, classes = prediction_of(rows, cfg.task, "champion_")
+        challenger, challenger_classes = prediction_of(rows, cfg.task, "challenger_")
+        if len(rows) and classes != challenger_classes:
+            raise ValueError(
+                f"the champion knows classes {classes} and the challenger {challenger_classes}:"
+                " per-row log losses are not comparable; retrain on a window holding the same "
+                "classes"
+            )
+    return evaluate_canary_task(
+        cfg.task, rows["y"].to_numpy(), champion, challenger, settings,
+        method=cfg.canary.method, classes=classes,
+    )  # fmt: skip
+
+
 def evaluate_challenger(
     cfg: RetrainConfig, store: LandingStore, registry: ModelRegistry
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    from retrain_assets.lib.release.canary import CanarySettings, evaluate_canary
+    from retrain_assets.lib.release.canary import CanarySettings
 
     canary = cfg.canary
     with mlflow_errors(cfg.tracking_uri):
@@ -74,15 +98,10 @@ def evaluate_challenger(
             raise refuse("no challenger (or no champion) to compare")
         trained_until = registry.version_tags(challenger).get("data_until")
         rows = shadow_rows(cfg, store, challenger, after=trained_until)
-        result = evaluate_canary(
-            rows["y"].to_numpy(),
-            rows["champion_score"].to_numpy(),
-            rows["challenger_score"].to_numpy(),
-            CanarySettings(
-                min_rows=canary.min_rows, margin=canary.margin, confidence=canary.confidence
-            ),
-            method=canary.method,
+        settings = CanarySettings(
+            min_rows=canary.min_rows, margin=canary.margin, confidence=canary.confidence
         )
+        result = compare(cfg, rows, settings)
         if not result.non_inferior:
             # The blocking check below stops this run before promoted_model: drop it here, so
             # shadow scoring stops and the triggers may start a new cycle.

@@ -89,8 +89,13 @@ def promote(
     if tags.get("champion_test_auc"):  # both scored on the candidate's test set
         gain = float(tags["test_auc"]) - float(tags["champion_test_auc"])
         metadata["auc_difference_on_test"] = gain
+    elif tags.get("champion_test_metric"):  # a multiclass or regression candidate
+        metadata[names.METRIC_TAG] = tags.get(names.METRIC_TAG, "")
+        metadata["metric_on_test"] = float(tags[names.TEST_METRIC_TAG])
+        metadata["champion_metric_on_test"] = float(tags["champion_test_metric"])
     if tags.get("canary.difference"):
-        metadata["auc_difference_live"] = float(tags["canary.difference"])
+        key = "auc_difference_live" if cfg.task == "binary" else "loss_difference_live"
+        metadata[key] = float(tags["canary.difference"])
     return metadata
 
 

@@ -82,6 +82,15 @@ class ModelRegistry(dg.ConfigurableResource):
     def version_tags(self, version: str) -> dict[str, str]:
         return dict(self.client().get_model_version(self.registered_name, version).tags)
 
+    def test_metric(self, version: str) -> float | None:
+        """The version's primary metric on its own test rows (``test_metric``; ``test_auc`` on
+        a binary version registered before tasks existed); None when neither is recorded."""
+        from retrain_assets import names
+
+        tags = self.version_tags(version)
+        value = tags.get(names.TEST_METRIC_TAG) or tags.get("test_auc")
+        return float(value) if value else None
+
     def set_alias(self, alias: str, version: str) -> None:
         self.client().set_registered_model_alias(self.registered_name, alias, version)
 

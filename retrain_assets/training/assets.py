@@ -35,15 +35,31 @@ def data_gate_spec(cfg: RetrainConfig) -> dg.AssetCheckSpec:
     )
 
 
+def metric_gate_text(cfg: RetrainConfig) -> str:
+    """What the relative gate demands, in the task's metric."""
+    ratio, floor = cfg.gate_ratio, cfg.gate_floor
+    if cfg.task == "binary":
+        return (
+            f"Candidate AUC >= {ratio} x the champion's AUC on the same held-out test set, "
+            f"and >= {floor}."
+        )
+    if cfg.task == "multiclass":
+        return (
+            f"Candidate macro one-vs-rest AUC >= {ratio} x the champion's on the same held-out "
+            f"test set, and >= {floor}."
+        )
+    bound = "" if floor == float("inf") else f", and <= {floor:g}"
+    return f"Candidate RMSE <= the champion's / {ratio} on the same held-out test set{bound}."
+
+
 def model_gate_specs(cfg: RetrainConfig) -> list[dg.AssetCheckSpec]:
     gates = cfg.gates
     return [
         dg.AssetCheckSpec(
-            names.AUC_GATE,
+            names.model_gate_check(cfg.task),
             asset=names.CANDIDATE_MODEL,
             blocking=True,
-            description=f"Candidate AUC >= {gates.auc_ratio} x the champion's AUC on the "
-            f"same held-out test set, and >= {gates.auc_floor}.",
+            description=metric_gate_text(cfg),
         ),
         dg.AssetCheckSpec(
             names.LATENCY_GATE,
@@ -87,7 +103,10 @@ def build_training_assets(cfg: RetrainConfig) -> list[dg.AssetsDefinition]:
         group_name=names.TRAINING_GROUP,
         kinds={"sklearn", "mlflow"},
         retry_policy=retries,
-        check_specs=[*model_gate_specs(cfg), calibration_spec(cfg)],
+        check_specs=[
+            *model_gate_specs(cfg),
+            *([calibration_spec(cfg)] if cfg.task == "binary" else []),
+        ],
     )
     def candidate_model(
         context: dg.AssetExecutionContext,

@@ -10,6 +10,7 @@ import dagster as dg
 
 from retrain_assets import names
 from retrain_assets.config import RetrainConfig
+from retrain_assets.ingest.assets import target_summary
 from retrain_assets.lib.files import write_parquet
 from retrain_assets.lib.tables import markdown_table
 from retrain_assets.resources.dvc import DvcRepository
@@ -80,7 +81,11 @@ def choose_rows(
     return train, test, params
 
 
-def data_gate_result(cfg: RetrainConfig, chosen: pd.DataFrame) -> dg.AssetCheckResult:
+def data_gate_result(
+    cfg: RetrainConfig, chosen: pd.DataFrame, expected_classes: list[str] | None = None
+) -> dg.AssetCheckResult:
+    """The blocking data gate; a multiclass set must hold every class the champion knows
+    (``expected_classes``): a class that vanished from the window is named."""
     from retrain_assets.lib.training import data_gate
 
     gates = cfg.gates
@@ -93,6 +98,8 @@ def data_gate_result(cfg: RetrainConfig, chosen: pd.DataFrame) -> dg.AssetCheckR
             min_class_share=gates.min_class_share,
             max_null_rate=gates.max_null_rate,
         ),
+        task=cfg.task,
+        expected_classes=expected_classes,
     )
     table = markdown_table(
         ["rule", "passed", "figure", "threshold", "detail"],
@@ -112,6 +119,15 @@ def data_gate_result(cfg: RetrainConfig, chosen: pd.DataFrame) -> dg.AssetCheckR
             "failed_rules": ", ".join(r.rule for r in results if not r.passed) or "none",
         },
     )
+
+
+def champion_classes(registry: ModelRegistry) -> list[str] | None:
+    """The classes of a multiclass champion (None without one, or for the other tasks)."""
+    import json
+
+    champion = registry.alias_version(names.CHAMPION)
+    tag = registry.version_tags(champion).get(names.CLASSES_TAG) if champion else None
+    return [str(c) for c in json.loads(tag)] if tag else None
 
 
 def build_training_set(
@@ -155,9 +171,9 @@ def build_training_set(
                 "dagster/row_count": len(chosen),
                 "train_rows": len(train),
                 "test_rows": len(test),
-                "positive_rate": float(chosen[fitting.TARGET].mean()),
+                **target_summary(cfg.task, chosen[fitting.TARGET]),
                 "window": window,
                 "mlflow_run": dg.MetadataValue.url(mlflow.run_url(mlflow.run_id)),
             },
         )
-        yield data_gate_result(cfg, chosen)
+        yield data_gate_result(cfg, chosen, champion_classes(registry))

@@ -214,9 +214,11 @@ def performance_reference(meta: dict) -> str:
     """What a performance verdict judged: the champion, on which label days, against what."""
     pooled = [d for d in str(meta.get("pooled_days") or "").split(", ") if d]
     window = f"{min(pooled)}..{max(pooled)}" if len(pooled) > 1 else (pooled or ["none"])[0]
+    metric = str(meta.get("metric") or "roc_auc")
+    baseline = meta.get("baseline_auc") if metric == "roc_auc" else meta.get("baseline_metric")
     return (
         f"champion v{meta.get('champion_version', '?')} on the labels of {window}, against its"
-        f" test AUC {_auc(meta.get('baseline_auc'))}"
+        f" test {'AUC' if metric == 'roc_auc' else metric} {_auc(baseline)}"
     )
 
 

@@ -226,7 +226,7 @@ def test_a_killed_retraining_leaves_no_trace_on_the_aliases_and_a_rerun_complete
     _kill_retrain_at(project, instance, GATES, tmp_path)
     [orphan] = [v for v in _versions(project) if v not in versions]
     orphan_tags = _registry(project).version_tags(orphan)
-    assert promotion.missing_gates(orphan_tags) == ["gate.auc", "gate.latency"]
+    assert promotion.missing_gates(orphan_tags) == ["gate.auc/gate.metric", "gate.latency"]
     assert ARTIFACT_HASH_TAG in orphan_tags
     _registry(project).verify(orphan)
     assert assert_aliases_sound(project) == aliases

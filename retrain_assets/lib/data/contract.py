@@ -21,6 +21,7 @@ from retrain_assets.lib.data.landing_files import LandingFileError as LandingFil
 from retrain_assets.lib.data.landing_files import Violation as Violation
 from retrain_assets.lib.data.landing_files import find_file as find_file
 from retrain_assets.lib.data.landing_files import landing_day as landing_day
+from retrain_assets.lib.training.tasks import TASKS
 
 
 @dataclass
@@ -106,27 +107,28 @@ def read_table(path: Path) -> pd.DataFrame:
         raise LandingFileError(path, f"cannot read as {kind}: {exc}") from None
 
 
-def _numeric(frame: pd.DataFrame, col: str, out: list[Violation]) -> None:
-    values = frame[col]
+def _to_float(values: pd.Series) -> tuple[pd.Series, str | None]:
+    """``values`` as float64 (numbers written as text included), or why they cannot be: the
+    dtype, or how many values are not numbers with the first one and its row."""
     if pd.api.types.is_bool_dtype(values) or not (
         pd.api.types.is_numeric_dtype(values)
         or values.dtype == object
         or pd.api.types.is_string_dtype(values)
     ):
-        out.append(Violation("wrong_dtype", col, f"expected numbers, got dtype {values.dtype}"))
-        return
+        return values, f"expected numbers, got dtype {values.dtype}"
     converted = pd.to_numeric(values, errors="coerce").astype("float64")
     bad = values.notna() & converted.isna()
     if bad.any():
         example = values[bad].iloc[0]
-        out.append(
-            Violation(
-                "wrong_dtype",
-                col,
-                f"{int(bad.sum())} non-numeric value(s), "
-                f"e.g. {example!r} at row {int(np.argmax(bad.to_numpy()))}",
-            )
-        )
+        row = int(np.argmax(bad.to_numpy()))
+        return values, f"{int(bad.sum())} non-numeric value(s), e.g. {example!r} at row {row}"
+    return converted, None
+
+
+def _numeric(frame: pd.DataFrame, col: str, out: list[Violation]) -> None:
+    converted, problem = _to_float(frame[col])
+    if problem:
+        out.append(Violation("wrong_dtype", col, problem))
         return
     frame[col] = converted
 
@@ -273,10 +275,91 @@ def _target(frame: pd.DataFrame, col: str, positive, out: list[Violation]) -> bo
     return True
 
 
+def _all_missing(values: pd.Series, col: str, out: list[Violation]) -> bool:
+    """A target column without a single label: one violation saying so (not a count)."""
+    if len(values) and values.isna().all():
+        detail = f"the target is all missing: none of the {len(values)} row(s) has a label"
+        out.append(Violation("null_target", col, detail))
+        return True
+    return False
+
+
+def _null_labels(values: pd.Series, col: str, out: list[Violation]) -> None:
+    if values.isna().any():
+        out.append(
+            Violation("null_target", col, f"{int(values.isna().sum())} row(s) without a label")
+        )
+
+
+def _multiclass_target(frame: pd.DataFrame, col: str, out: list[Violation]) -> bool:
+    """Normalise a multiclass target to text, as a categorical feature is ("3", not "3.0").
+    One class in a batch is fine: a day may hold a single class."""
+    if _all_missing(frame[col], col, out):
+        return False
+    _null_labels(frame[col], col, out)
+    _categorical(frame, col)
+    return True
+
+
+def _booleans(values: pd.Series) -> pd.Series:
+    """Which values are booleans (a boolean column, or True/False in a column of mixed types)."""
+    if pd.api.types.is_bool_dtype(values):
+        return values.notna()
+    if values.dtype == object:
+        return values.map(lambda v: isinstance(v, bool | np.bool_)).astype(bool)
+    return pd.Series(False, index=values.index)
+
+
+def _first(mask: pd.Series | np.ndarray, values: pd.Series, what: str) -> str:
+    """``N <what>(s), e.g. <first> at row <i>`` for the rows of ``mask``."""
+    flags = np.asarray(mask, dtype=bool)
+    row = int(np.argmax(flags))
+    value = values.iloc[row]
+    value = value.item() if isinstance(value, np.generic) else value  # True, not np.True_
+    return f"{int(flags.sum())} {what}(s), e.g. {value!r} at row {row}"
+
+
+def _regression_target(frame: pd.DataFrame, col: str, out: list[Violation]) -> bool:
+    """Normalise a regression target to float64; False (and a violation) when it cannot be."""
+    values = frame[col]
+    if _all_missing(values, col, out):
+        return False
+    booleans = _booleans(values)
+    if booleans.any():
+        detail = f"{_first(booleans, values, 'boolean value')}: a regression target must be numbers"
+        out.append(Violation("wrong_dtype", col, detail))
+        return False
+    converted, problem = _to_float(values)
+    if problem:
+        out.append(Violation("wrong_dtype", col, f"{problem}: a regression target must be numbers"))
+        return False
+    _null_labels(converted, col, out)
+    infinite = np.isinf(converted.to_numpy())
+    if infinite.any():
+        detail = (
+            f"{_first(infinite, converted, 'infinite value')}: a regression target must be finite"
+        )
+        out.append(Violation("target_values", col, detail))
+    frame[col] = converted
+    return True
+
+
+def _task_target(
+    frame: pd.DataFrame, col: str, task: str, positive: object, out: list[Violation]
+) -> bool:
+    """Normalise the target as the task wants it: int8 0/1, text classes or float64."""
+    if task == "multiclass":
+        return _multiclass_target(frame, col, out)
+    if task == "regression":
+        return _regression_target(frame, col, out)
+    return _target(frame, col, positive, out)
+
+
 def _conflicting_labels(
     frame: pd.DataFrame, id_col: str, target: str, out: list[Violation]
 ) -> None:
-    """An id labelled both 0 and 1 in one file: which is true cannot be decided here."""
+    """An id with two different labels in one file (0 and 1, two classes, two values): which is
+    true cannot be decided here."""
     pairs = frame[[id_col, target]].dropna(subset=[id_col])
     labels_per_id = pairs.groupby(id_col, sort=False)[target].nunique()
     conflicting = labels_per_id[labels_per_id > 1]
@@ -303,12 +386,18 @@ def check_frame(
     positive_label: object = 1,
     timestamp_column: str | None = None,
     max_null_rate: float = 1.0,
+    task: str = "binary",
 ) -> BatchReport:
     """Hold one frame to the contract and normalise its dtypes.
 
     ``kind`` is ``features`` (id, [timestamp], features), ``labels`` (id, target) or ``reference``
     (id, [timestamp], features, target). Extra columns are dropped and listed, never an error.
+    The target is normalised per ``task``: ``binary`` to int8 0/1 (``positive_label`` becomes 1),
+    ``multiclass`` to text like a categorical feature, ``regression`` to finite float64. A missing
+    label is ``null_target``; two labels for one id in the file are ``conflicting_labels``.
     """
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; task must be one of {TASKS}")
     frame = frame.copy()
     out: list[Violation] = []
     features = [*numerical, *categorical] if kind != "labels" else []
@@ -334,7 +423,7 @@ def check_frame(
     if timestamp_column and timestamp_column in present:
         _timestamps(frame, timestamp_column, out)
     if target_column and target_column in present:
-        normalised = _target(frame, target_column, positive_label, out)
+        normalised = _task_target(frame, target_column, task, positive_label, out)
         if normalised and id_column in present:
             _conflicting_labels(frame, id_column, target_column, out)
     null_rates = {

@@ -3,6 +3,23 @@
 Drift detection and retraining can only be shown and tested on data whose ground truth is known:
 this writes a daily landing zone (features now, labels ``label_delay`` days later), a labelled
 reference, the data contract (``retrain.yaml``) and the answer key (``ground_truth.json``).
+
+One applicant, three tasks, all driven by the same latent default log-odds ``eta``:
+
+- ``binary``: ``defaulted`` (0/1), ``u < sigmoid(eta)`` with the row's uniform ``u``.
+- ``multiclass``: ``repayment`` ("on_time", "late", "default"), an ordered logit on the same
+  draw: ``z = eta - logit(u)`` (so ``z > 0`` is exactly a binary default); "default" past an upper
+  cut (a subset of the binary defaults), "late" past a lower cut once payment stress is added
+  (the car payment's share of the income left after other debts, beyond 25 %). The cuts give
+  60/25/15 % on the undrifted population. Payment stress is what makes the abrupt/gradual shift
+  hurt a model trained before it: the shift pushes many applicants into a stress range the old
+  population rarely reached (a uniform shift alone barely changes any ranking, hence any AUC).
+- ``regression``: ``loss_amount``, the expected loss in currency: the financed amount (car value
+  less the downpayment) x loss given default (rising with the loan length) x ``sigmoid(eta)``, times
+  log-normal noise from the same ``u`` (``-ndtri(u)``: binary defaulters lose more).
+
+Concept drift swaps ``eta``'s coefficients for every task; abrupt/gradual shifts move the
+features, hence the class shares and the losses with them.
 """
 
 from __future__ import annotations
@@ -17,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+from scipy.special import ndtri
 
 from retrain_assets.lib.files import write_parquet, write_text
 
@@ -26,7 +44,14 @@ NUMERICAL = [
     "credit_score",
 ]  # fmt: skip
 CATEGORICAL = ["salary_range", "repaid_loan_on_prev_car", "size_of_downpayment", "region"]
-TARGET = "defaulted"
+TARGET = "defaulted"  # the binary task's target (the default task)
+TASKS = ("binary", "multiclass", "regression")
+TARGETS = {"binary": TARGET, "multiclass": "repayment", "regression": "loss_amount"}
+REGISTERED_NAMES = {
+    "binary": "car_loan", "multiclass": "car_loan_repayment", "regression": "car_loan_loss",
+}  # fmt: skip
+REPAYMENT_CLASSES = ("on_time", "late", "default")  # ordered: worse outcome, higher latent z
+REPAYMENT_SHARES = (0.60, 0.25, 0.15)  # on the undrifted population
 # What each kind acts on: a marginal shift for abrupt/gradual, a changed effect on the target
 # for concept; the seasonal wobble is not drift, so it is reported separately.
 SHIFTED_FEATURES = [
@@ -81,8 +106,11 @@ class SimulationSpec:
     start_date: dt.date | None = None  # default: every file date (incl. labels) is in the past
     reference_rows: int = 5000
     gradual_days: int = 21  # gradual drift ramps from 0 to full strength over this many days
+    task: str = "binary"  # which target the feed carries: one of TASKS
 
     def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"unknown task {self.task!r}; expected one of {TASKS}")
         if self.drift not in DRIFT_KINDS:
             raise ValueError(f"unknown drift kind {self.drift!r}; expected one of {DRIFT_KINDS}")
         if min(self.days, self.rows_per_day, self.reference_rows, self.gradual_days) < 1:
@@ -145,16 +173,89 @@ def _logit(x: _Arrays, c: _Coefs) -> np.ndarray:
 
 
 @cache
+def _calibration_sample() -> _Arrays:
+    """A big undrifted population, fixed once: what intercept and class cuts are tuned on."""
+    n = 200_000
+    return _features(np.random.default_rng(_CAL_SEED), n, np.zeros(n), np.zeros(n))
+
+
+@cache
 def _intercept(concept: bool) -> float:
     """Intercept giving a 20 % default rate on the undrifted population (Newton, big sample)."""
-    n = 200_000
-    x = _features(np.random.default_rng(_CAL_SEED), n, np.zeros(n), np.zeros(n))
-    eta = _logit(x, _CONCEPT if concept else _BASE)
+    eta = _logit(_calibration_sample(), _CONCEPT if concept else _BASE)
     b = float(np.log(0.2 / 0.8) - eta.mean())
     for _ in range(30):
         p = _sigmoid(eta + b)
         b -= float((p.mean() - 0.2) / (p * (1 - p)).mean())
     return b
+
+
+def _unit(u: np.ndarray) -> np.ndarray:
+    return np.clip(u, 1e-12, 1.0 - 1e-12)  # rng.random() may return exactly 0
+
+
+_DOWN_FRACTION = {"0%": 0.0, "<10%": 0.05, "10-25%": 0.175, ">25%": 0.35}
+_APR = 0.07  # the loans' interest rate, for the monthly payment
+_PTI_SAFE, _PTI_SLOPE = 0.25, 3.0  # late log-odds rise 3 per 10 points of payment above 25 %
+_LOSS_NOISE = 0.3  # sd of the log-normal noise on the expected loss
+
+
+def _financed(x: _Arrays) -> np.ndarray:
+    down = pd.Series(x["size_of_downpayment"]).map(_DOWN_FRACTION).to_numpy(dtype=float)
+    return np.asarray(x["car_value"] * (1.0 - down), dtype=np.float64)
+
+
+def _payment_stress(x: _Arrays) -> np.ndarray:
+    """Extra late-payment log-odds from the car payment's share of the income left after the
+    other debts: none up to 25 %, then steeply more (liquidity, not solvency)."""
+    r, months = _APR / 12, x["loan_length"]
+    payment = _financed(x) * r / (1.0 - (1.0 + r) ** -months)
+    net = x["annual_income"] / 12 * np.maximum(1.0 - x["debt_to_income_ratio"], 0.05)
+    return np.asarray(_PTI_SLOPE * np.maximum(payment / net - _PTI_SAFE, 0.0) / 0.1)
+
+
+def _repayment_z(eta: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Ordered-logit latent: ``eta`` plus logistic noise; ``z > 0`` iff the binary default."""
+    v = _unit(u)
+    return np.asarray(eta - np.log(v / (1.0 - v)), dtype=np.float64)
+
+
+def _repayment_level(z: np.ndarray, stress: np.ndarray, cuts: tuple[Any, Any]) -> np.ndarray:
+    """0 on time, 1 late, 2 default: default past the upper cut (solvency, as binary), late past
+    the lower cut once payment stress is added (a partial proportional-odds model)."""
+    return np.where(z >= cuts[1], 2, np.where(z + stress >= cuts[0], 1, 0))
+
+
+@cache
+def _repayment_cuts(concept: bool) -> tuple[float, float]:
+    """The two cut points giving REPAYMENT_SHARES on the undrifted population."""
+    x = _calibration_sample()
+    eta = _logit(x, _CONCEPT if concept else _BASE) + _intercept(concept)
+    z = _repayment_z(eta, x["_u_label"])
+    default_share, late_share = REPAYMENT_SHARES[2], REPAYMENT_SHARES[1]
+    upper = float(np.quantile(z, 1.0 - default_share))
+    w = (z + _payment_stress(x))[z < upper]
+    return float(np.quantile(w, 1.0 - late_share / (1.0 - default_share))), upper
+
+
+def _loss_amount(x: _Arrays, eta: np.ndarray) -> np.ndarray:
+    """Expected loss: financed amount x loss given default x P(default), log-normal noise."""
+    lgd = 0.25 + 0.5 * _sigmoid((x["loan_length"] - 48.0) / 12.0)  # long loans: more owed
+    noise = np.exp(_LOSS_NOISE * -ndtri(_unit(x["_u_label"])) - _LOSS_NOISE**2 / 2)
+    return np.round(_financed(x) * lgd * _sigmoid(eta) * noise, 2).astype(np.float64)
+
+
+def _target(task: str, x: _Arrays, eta: np.ndarray, changed: np.ndarray) -> np.ndarray:
+    """The task's target from the row's default log-odds ``eta`` (``changed``: post-concept)."""
+    if task == "multiclass":
+        old, new = _repayment_cuts(False), _repayment_cuts(True)
+        cuts = (np.where(changed, new[0], old[0]), np.where(changed, new[1], old[1]))
+        z = _repayment_z(eta, x["_u_label"])
+        level = _repayment_level(z, _payment_stress(x), cuts)
+        return np.asarray(REPAYMENT_CLASSES, dtype=object)[level]
+    if task == "regression":
+        return _loss_amount(x, eta)
+    return (x["_u_label"] < _sigmoid(eta)).astype(np.int64)
 
 
 def _rows(
@@ -176,8 +277,9 @@ def _rows(
         wobble = np.cos(2 * np.pi * (weekday - 5.5) / 7.0)
     x = _features(rng, n, shift, wobble)
     eta = _logit(x, _BASE) + _intercept(False)
+    changed = (t >= spec.drift_day) & (spec.drift == "concept")
     if spec.drift == "concept":
-        eta = np.where(t >= spec.drift_day, _logit(x, _CONCEPT) + _intercept(True), eta)
+        eta = np.where(changed, _logit(x, _CONCEPT) + _intercept(True), eta)
     frame = pd.DataFrame({"id": np.arange(first_id, first_id + n, dtype=np.int64)})
     frame["timestamp"] = ts.astype("datetime64[ns]")
     for col in NUMERICAL:
@@ -187,18 +289,19 @@ def _rows(
     frame.loc[x["_u_na_dti"] < 0.004, "debt_to_income_ratio"] = np.nan
     for col in CATEGORICAL:
         frame[col] = pd.Series(x[col], dtype=object)
-    frame[TARGET] = (x["_u_label"] < _sigmoid(eta)).astype(np.int64)
+    frame[TARGETS[spec.task]] = _target(spec.task, x, eta, changed)
     return frame
 
 
 def generate_reference(spec: SimulationSpec) -> pd.DataFrame:
-    """Labelled history (id, timestamp, features, target) from the 28 days before the start."""
+    """Labelled history (id, timestamp, features, the task's target) from the 28 days before
+    the start."""
     rng = np.random.default_rng([spec.seed, _REF_STREAM])
     return _rows(spec, rng, 0, -REFERENCE_DAYS, spec.reference_rows, REFERENCE_DAYS)
 
 
 def generate_day(spec: SimulationSpec, day_index: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Features frame (id, timestamp, features) and that day's labels (id, defaulted).
+    """Features frame (id, timestamp, features) and that day's labels (id, the task's target).
 
     Deterministic per (seed, day_index): each day has its own random stream, so any single day
     can be regenerated without the others.
@@ -208,7 +311,40 @@ def generate_day(spec: SimulationSpec, day_index: int) -> tuple[pd.DataFrame, pd
     rng = np.random.default_rng([spec.seed, _DAY_STREAM, day_index])
     first_id = spec.reference_rows + day_index * spec.rows_per_day
     rows = _rows(spec, rng, first_id, day_index, spec.rows_per_day, 1)
-    return rows.drop(columns=TARGET), rows[["id", TARGET]].reset_index(drop=True)
+    target = TARGETS[spec.task]
+    return rows.drop(columns=target), rows[["id", target]].reset_index(drop=True)
+
+
+def _ground_truth(spec: SimulationSpec, start: dt.date) -> dict[str, Any]:
+    """The answer key: what drifted, when, and which features and target it acts on."""
+    drifting = spec.drift in ("abrupt", "gradual", "concept")
+    return {
+        "drift": spec.drift,
+        "drift_day": spec.drift_day if drifting else None,
+        "drift_date": str(start + dt.timedelta(days=spec.drift_day)) if drifting else None,
+        "start_date": str(start), "days": spec.days, "rows_per_day": spec.rows_per_day,
+        "label_delay": spec.label_delay, "seed": spec.seed,
+        "reference_rows": spec.reference_rows, "gradual_days": spec.gradual_days,
+        "affected_features": {"abrupt": SHIFTED_FEATURES, "gradual": SHIFTED_FEATURES,
+                              "concept": CONCEPT_FEATURES}.get(spec.drift, []),
+        "seasonal_features": SEASONAL_FEATURES if spec.drift == "seasonal" else [],
+        "task": spec.task, "target_column": TARGETS[spec.task],
+    }  # fmt: skip
+
+
+def _contract(spec: SimulationSpec, start: dt.date) -> dict[str, Any]:
+    """``retrain.yaml`` for the feed; the binary one names no task (binary is the default)."""
+    data: dict[str, Any] = {
+        "landing_dir": "landing", "id_column": "id", "timestamp_column": "timestamp",
+        "target_column": TARGETS[spec.task], "positive_label": 1,
+        "numerical_features": list(NUMERICAL), "categorical_features": list(CATEGORICAL),
+        "start_date": str(start),
+    }  # fmt: skip
+    model: dict[str, Any] = {"registered_name": REGISTERED_NAMES[spec.task]}
+    if spec.task != "binary":
+        del data["positive_label"]  # a binary setting: the config rejects it for other tasks
+        model["task"] = spec.task
+    return {"data": data, "workdir": ".retrain", "model": model}
 
 
 def simulate(
@@ -234,28 +370,7 @@ def simulate(
         write_parquet(features, landing / "features" / f"{start + dt.timedelta(days=d)}.parquet")
         label_date = start + dt.timedelta(days=d + spec.label_delay)
         write_parquet(labels, landing / "labels" / f"{label_date}.parquet")
-    drifting = spec.drift in ("abrupt", "gradual", "concept")
-    truth: dict[str, Any] = {
-        "drift": spec.drift,
-        "drift_day": spec.drift_day if drifting else None,
-        "drift_date": str(start + dt.timedelta(days=spec.drift_day)) if drifting else None,
-        "start_date": str(start), "days": spec.days, "rows_per_day": spec.rows_per_day,
-        "label_delay": spec.label_delay, "seed": spec.seed,
-        "reference_rows": spec.reference_rows, "gradual_days": spec.gradual_days,
-        "affected_features": {"abrupt": SHIFTED_FEATURES, "gradual": SHIFTED_FEATURES,
-                              "concept": CONCEPT_FEATURES}.get(spec.drift, []),
-        "seasonal_features": SEASONAL_FEATURES if spec.drift == "seasonal" else [],
-        "target_column": TARGET,
-    }  # fmt: skip
+    truth = _ground_truth(spec, start)
     write_text(json.dumps(truth, indent=2) + "\n", out / "ground_truth.json")
-    contract = {
-        "data": {
-            "landing_dir": "landing", "id_column": "id", "timestamp_column": "timestamp",
-            "target_column": TARGET, "positive_label": 1, "numerical_features": list(NUMERICAL),
-            "categorical_features": list(CATEGORICAL), "start_date": str(start),
-        },
-        "workdir": ".retrain",
-        "model": {"registered_name": "car_loan"},
-    }  # fmt: skip
-    write_text(yaml.safe_dump(contract, sort_keys=False), out / "retrain.yaml")
+    write_text(yaml.safe_dump(_contract(spec, start), sort_keys=False), out / "retrain.yaml")
     return truth

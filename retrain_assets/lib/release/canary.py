@@ -1,8 +1,10 @@
 """Shadow canary: is the challenger not meaningfully worse than the champion on the same live rows?
 
-A non-inferiority test on the paired AUC difference with a margin, by DeLong's covariance of
-correlated AUCs (DeLong, DeLong & Clarke-Pearson 1988, with the midrank algorithm of Sun & Xu
-2014) or by a paired bootstrap. Why paired, and why non-inferiority: docs/release.md.
+Binary: a non-inferiority test on the paired AUC difference with a margin, by DeLong's covariance
+of correlated AUCs (DeLong, DeLong & Clarke-Pearson 1988, with the midrank algorithm of Sun & Xu
+2014) or by a paired bootstrap. Multiclass and regression (:func:`evaluate_canary_task`): a
+paired t-test of non-inferiority on the per-row losses (log loss, squared error) with a margin
+relative to the champion's mean loss. Why paired, and why non-inferiority: docs/release.md.
 """
 
 from __future__ import annotations
@@ -13,8 +15,20 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.stats import norm, rankdata
+from scipy.stats import t as student_t
+
+from retrain_assets.lib.training.tasks import (
+    known_label_rows,
+    paired_non_inferiority,
+    row_losses,
+    task_metrics,
+)
 
 METHODS: tuple[str, ...] = ("delong", "paired_bootstrap")
+LOSS_METHOD = "paired_t_losses"
+"""The method of the multiclass and regression canary, whatever binary method is configured."""
+LOSS_NAMES: dict[str, str] = {"multiclass": "log_loss", "regression": "squared_error"}
+"""The per-row loss each non-binary task's canary compares (``CanaryResult.metric``)."""
 
 _BOOT_CELLS = 1_000_000
 """Resamples are processed in chunks of about this many (resample, row) cells to bound memory;
@@ -36,7 +50,9 @@ class CanarySettings:
     min_rows: int = 2000
     """Labelled shadow rows (scored by both models) needed before deciding."""
     margin: float = 0.01
-    """Non-inferiority margin on AUC: the challenger may be at most this much worse."""
+    """Non-inferiority margin. Binary: on AUC, the challenger's may be at most this much lower.
+    Multiclass and regression: relative, the challenger's mean per-row loss may be at most
+    ``margin x champion's mean loss`` higher (see :func:`evaluate_canary_task`)."""
     confidence: float = 0.95
     """One-sided confidence level of the lower bound on the AUC difference."""
     n_boot: int = 2000
@@ -57,13 +73,23 @@ class CanarySettings:
 
 @dataclass(frozen=True)
 class CanaryResult:
-    """The paired comparison of challenger and champion on the same labelled live rows."""
+    """The paired comparison of challenger and champion on the same labelled live rows.
+
+    Binary compares AUCs (``metric = "roc_auc"``). Multiclass and regression compare mean per-row
+    losses (``metric`` ``"log_loss"`` / ``"squared_error"``, ``method = "paired_t_losses"``):
+    ``champion_auc`` and ``challenger_auc`` are then NaN, the two mean losses are
+    ``champion_value`` / ``challenger_value``, and every difference and bound keeps the sign
+    convention "positive: challenger better", i.e. champion loss - challenger loss, in the
+    loss's own units; ``margin`` is then the absolute margin on that loss.
+    """
 
     n_rows: int
+    """Rows compared (multiclass: without the ``unseen_labels`` rows)."""
     champion_auc: float
     challenger_auc: float
     difference: float
-    """``challenger_auc - champion_auc`` on all rows (positive: challenger better)."""
+    """``challenger_auc - champion_auc`` on all rows (positive: challenger better); for a loss
+    ``champion_value - challenger_value``."""
     ci_low: float
     """One-sided lower confidence bound of ``difference`` at ``confidence``: DeLong
     ``difference - z_conf * se``; bootstrap the ``1 - confidence`` quantile of the resampled
@@ -86,14 +112,43 @@ class CanaryResult:
     confidence: float = 0.95
     se: float = math.nan
     """Standard error of ``difference`` (DeLong: sqrt of the variance; bootstrap: std of the
-    resampled differences)."""
+    resampled differences; losses: sd of the per-row differences / sqrt(n))."""
+    metric: str = "roc_auc"
+    """What is compared: ``roc_auc`` (binary), ``log_loss`` (multiclass), ``squared_error``
+    (regression)."""
+    champion_value: float = math.nan
+    """The champion's figure in ``metric``: its AUC (binary) or mean per-row loss."""
+    challenger_value: float = math.nan
+    """The challenger's figure in ``metric``."""
+    unseen_labels: int = 0
+    """Multiclass rows left out because their label is not among a model's classes."""
 
     def to_metadata(self) -> dict[str, float | int | str | bool]:
-        """A flat dict of scalars for Dagster metadata / MLflow tags."""
+        """A flat dict of scalars for Dagster metadata / MLflow tags.
+
+        Binary: ``n_rows, champion_auc, challenger_auc, difference, ci_low, ci_high, se,
+        p_value, margin, confidence, method, non_inferior, reason, metric``. Loss tasks: the
+        same without the two AUCs, plus ``champion_value, challenger_value, unseen_labels``.
+        """
+        if self.metric != "roc_auc":
+            return {
+                "n_rows": self.n_rows,
+                "metric": self.metric,
+                "champion_value": self.champion_value,
+                "challenger_value": self.challenger_value,
+                "unseen_labels": self.unseen_labels,
+                **self._decision_metadata(),
+            }
         return {
             "n_rows": self.n_rows,
             "champion_auc": self.champion_auc,
             "challenger_auc": self.challenger_auc,
+            **self._decision_metadata(),
+            "metric": self.metric,
+        }
+
+    def _decision_metadata(self) -> dict[str, float | int | str | bool]:
+        return {
             "difference": self.difference,
             "ci_low": self.ci_low,
             "ci_high": self.ci_high,
@@ -301,6 +356,8 @@ def evaluate_canary(
         margin=settings.margin,
         confidence=settings.confidence,
         se=se,
+        champion_value=champion_auc,
+        challenger_value=challenger_auc,
     )
 
 
@@ -347,3 +404,138 @@ def _bootstrap_bounds(
     se = float(diffs.std(ddof=1)) if diffs.size > 1 else 0.0
     p_value = float((1 + np.count_nonzero(diffs <= -settings.margin)) / (diffs.size + 1))
     return ci_low, ci_high, p_value, se
+
+
+# --------------------------------------------------------------------------------------------
+# Any task
+
+
+def evaluate_canary_task(
+    task: str,
+    y: ArrayLike,
+    champion_prediction: ArrayLike,
+    challenger_prediction: ArrayLike,
+    settings: CanarySettings = CanarySettings(),
+    method: str = "delong",
+    classes: ArrayLike | None = None,
+    challenger_classes: ArrayLike | None = None,
+) -> CanaryResult:
+    """The canary in ``task``'s terms; binary is exactly :func:`evaluate_canary` (AUC).
+
+    Multiclass and regression: paired non-inferiority of the per-row losses on the same rows
+    (:func:`~retrain_assets.lib.training.tasks.paired_non_inferiority`, a one-sided paired t at
+    ``settings.confidence``; ``method`` is then only checked and the result's method is
+    ``"paired_t_losses"``). Losses: multiclass log loss, prediction ``(n_rows, n_classes)``
+    probabilities in ``classes`` order (``challenger_classes``, default ``classes``, for the
+    challenger's columns); regression squared error of the predicted values.
+
+    The margin is relative: ``margin_abs = settings.margin x mean champion loss``, so one setting
+    fits any scale of target (for regression a relative margin m on the mean squared error lets
+    the challenger's RMSE be about m / 2 worse). ``non_inferior`` iff the lower bound of
+    ``champion loss - challenger loss`` is above ``-margin_abs``. Multiclass rows whose label is
+    not among both models' classes are left out and counted in ``unseen_labels``. Raises
+    :class:`NotEnoughData` with fewer than ``settings.min_rows`` rows left to compare.
+    """
+    if task == "binary":
+        return evaluate_canary(y, champion_prediction, challenger_prediction, settings, method)
+    task_metrics(task)  # ValueError naming an unknown task
+    if method not in (*METHODS, LOSS_METHOD):
+        raise ValueError(f"method must be one of {(*METHODS, LOSS_METHOD)}; got {method!r}")
+    y_k, champ, chall, unseen = _known_rows(
+        task, y, champion_prediction, challenger_prediction, classes, challenger_classes
+    )
+    n_rows = int(y_k.shape[0])
+    if n_rows < settings.min_rows:
+        raise NotEnoughData(
+            f"only {n_rows} labelled shadow rows ({unseen} more with labels a model never saw); "
+            f"the canary needs at least {settings.min_rows} before deciding (waiting for more "
+            "labels)"
+        )
+    champ_loss = row_losses(task, y_k, champ, _text(classes))
+    second = classes if challenger_classes is None else challenger_classes
+    chall_loss = row_losses(task, y_k, chall, _text(second))
+    return _loss_result(task, champ_loss, chall_loss, unseen, settings)
+
+
+def _text(classes: ArrayLike | None) -> list[str] | None:
+    return None if classes is None else [str(c) for c in np.asarray(classes).tolist()]
+
+
+def _known_rows(
+    task: str,
+    y: ArrayLike,
+    champion_prediction: ArrayLike,
+    challenger_prediction: ArrayLike,
+    classes: ArrayLike | None,
+    challenger_classes: ArrayLike | None,
+) -> tuple[NDArray[np.generic], NDArray[np.float64], NDArray[np.float64], int]:
+    """``(y, champion, challenger, unseen)`` restricted to rows both models can be scored on."""
+    y_arr = np.asarray(y)
+    champ = np.asarray(champion_prediction, dtype=np.float64)
+    chall = np.asarray(challenger_prediction, dtype=np.float64)
+    if y_arr.ndim != 1 or champ.shape[:1] != y_arr.shape or chall.shape[:1] != y_arr.shape:
+        raise ValueError(
+            f"y must be 1-D and both predictions have its {y_arr.shape[:1]} rows; got shapes "
+            f"{y_arr.shape}, {champ.shape}, {chall.shape}"
+        )
+    first = _text(classes)
+    second = first if challenger_classes is None else _text(challenger_classes)
+    known = known_label_rows(task, y_arr, first) & known_label_rows(task, y_arr, second)
+    if task == "multiclass" and first is not None:
+        y_arr = y_arr.astype(str)
+    return y_arr[known], champ[known], chall[known], int((~known).sum())
+
+
+def _loss_result(
+    task: str,
+    champ_loss: NDArray[np.float64],
+    chall_loss: NDArray[np.float64],
+    unseen: int,
+    settings: CanarySettings,
+) -> CanaryResult:
+    """The paired t on per-row losses, in :class:`CanaryResult`'s "positive: challenger better"
+    convention."""
+    champion, challenger = float(champ_loss.mean()), float(chall_loss.mean())
+    margin = settings.margin * champion
+    decision = paired_non_inferiority(
+        champ_loss, chall_loss, margin=margin, confidence=settings.confidence
+    )
+    n = decision.n_rows
+    difference = -decision.mean_difference
+    ci_low = -decision.upper_bound
+    spread = float(student_t.ppf(settings.confidence, n - 1)) * decision.se
+    ci_high = difference + spread if decision.se > 0 else difference
+    name = LOSS_NAMES[task]
+    verdict = (
+        "non-inferior: the challenger may be promoted"
+        if decision.non_inferior
+        else "not shown non-inferior: keep the champion"
+    )
+    reason = (
+        f"challenger mean {name} {challenger:.4g} vs champion {champion:.4g} on {n} rows"
+        f"{f' ({unseen} rows with unseen labels left out)' if unseen else ''}: difference "
+        f"(champion - challenger, positive: challenger better) {difference:+.4g}, "
+        f"{settings.confidence:.0%} one-sided lower bound {ci_low:+.4g} "
+        f"{'>' if decision.non_inferior else '<='} -{margin:.4g} margin ({settings.margin:g} x "
+        f"champion mean {name} {champion:.4g}) (p={decision.p_value:.3g} for H0 difference <= "
+        f"-margin, paired t on per-row losses, {n - 1} df); {verdict}"
+    )
+    return CanaryResult(
+        n_rows=n,
+        champion_auc=math.nan,
+        challenger_auc=math.nan,
+        difference=difference,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        p_value=decision.p_value,
+        method=LOSS_METHOD,
+        non_inferior=decision.non_inferior,
+        reason=reason,
+        margin=margin,
+        confidence=settings.confidence,
+        se=decision.se,
+        metric=name,
+        champion_value=champion,
+        challenger_value=challenger,
+        unseen_labels=unseen,
+    )

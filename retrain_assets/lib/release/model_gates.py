@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from retrain_assets.lib.training.tasks import relative_gate, task_metrics
+
 MIN_LATENCY_SAMPLES = 200
 """A p95 from fewer single-row calls rests on fewer than 10 tail values: too noisy to gate on."""
 
@@ -31,12 +33,12 @@ class GateResult:
     """One gate's verdict on one candidate."""
 
     gate: str
-    """Short name, used in tag keys (``auc``, ``latency``)."""
+    """Short name, used in tag keys (``auc``, ``metric``, ``latency``)."""
     passed: bool
     value: float
-    """The figure judged (candidate AUC, p95 latency in ms)."""
+    """The figure judged (candidate AUC or task metric, p95 latency in ms)."""
     threshold: float
-    """The bound it was judged against (minimum AUC, maximum p95)."""
+    """The bound it was judged against (minimum AUC, the task metric's bar, maximum p95)."""
     detail: str
     """Human text with the numbers behind the verdict."""
 
@@ -101,6 +103,30 @@ def auc_gate(
         passed = candidate >= threshold
         detail = f"candidate {candidate:.4f} {'>=' if passed else '<'} {against}"
     return GateResult("auc", passed, candidate, threshold, detail)
+
+
+def metric_gate(
+    task: str, candidate: float, champion: float | None, *, ratio: float, floor: float
+) -> GateResult:
+    """The model-quality gate in ``task``'s primary metric (``tasks.task_metrics(task)[0]``).
+
+    Built on :func:`~retrain_assets.lib.training.tasks.relative_gate`, so the bar follows the
+    metric's direction: higher is better (binary ``roc_auc``, multiclass ``macro_roc_auc``)
+    ``bar = max(ratio * champion, floor)``; lower is better (regression ``rmse``)
+    ``bar = min(champion / ratio, floor)`` with ``floor`` acting as a ceiling. ``floor`` may be
+    ``-math.inf`` (higher-is-better) or ``math.inf`` (lower-is-better) for no absolute bound; it
+    must not be NaN, and ``ratio`` must be in ``(0, 1.5]``. A NaN candidate or champion fails.
+
+    The result is named ``auc`` for binary, so its registry tags stay ``gate.auc``,
+    ``gate.auc.value``, ``gate.auc.threshold`` and its verdict and threshold equal
+    :func:`auc_gate`'s; for multiclass and regression it is named ``metric`` (tags
+    ``gate.metric``, ``gate.metric.value``, ``gate.metric.threshold``). ``detail`` names the
+    metric, the bar and the direction.
+    """
+    metric = task_metrics(task)[0]
+    gate = relative_gate(metric, candidate, champion, ratio=ratio, floor=floor)
+    name = "auc" if task == "binary" else "metric"
+    return GateResult(name, gate.passed, gate.value, gate.bar, gate.detail)
 
 
 def measure_latency_ms(

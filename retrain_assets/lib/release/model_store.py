@@ -94,7 +94,9 @@ def log_and_register(
     import skops
     from mlflow.models import infer_signature
 
-    signature = infer_signature(input_example, pipeline.predict_proba(input_example))
+    # A classifier serves its probabilities, a regressor its predictions.
+    predict_fn = "predict_proba" if hasattr(pipeline, "predict_proba") else "predict"
+    signature = infer_signature(input_example, getattr(pipeline, predict_fn)(input_example))
     info = mlflow.sklearn.log_model(
         pipeline,
         name=MODEL_ARTIFACT,
@@ -102,7 +104,7 @@ def log_and_register(
         skops_trusted_types=TRUSTED_TYPES,
         signature=signature,
         input_example=input_example,
-        pyfunc_predict_fn="predict_proba",
+        pyfunc_predict_fn=predict_fn,
         # Listing requirements avoids MLflow's slow dependency inference subprocess.
         pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"skops=={skops.__version__}"],
     )

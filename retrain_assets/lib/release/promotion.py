@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-REQUIRED_GATES = ("gate.auc", "gate.latency")
+QUALITY_GATES = ("gate.auc", "gate.metric")
+"""The model-quality gate's tag: ``gate.auc`` for binary (every version registered before the
+task types has only this one), ``gate.metric`` for multiclass and regression. Either passes."""
+REQUIRED_GATES: tuple[tuple[str, ...], ...] = (QUALITY_GATES, ("gate.latency",))
+"""Every gate a version must have passed; each entry lists alternative tags, one of which must
+read ``passed``."""
 CANARY_TAG = "canary"
 PREVIOUS_TAG = "previous_champion"
 
@@ -23,8 +28,13 @@ class Decision:
 
 
 def missing_gates(tags: dict[str, str]) -> list[str]:
-    """Required gates that did not record a pass on the version."""
-    return [gate for gate in REQUIRED_GATES if tags.get(gate) != "passed"]
+    """Required gates that did not record a pass on the version, alternatives joined by ``/``:
+    ``["gate.auc/gate.metric", "gate.latency"]`` for a version without any gate tag."""
+    return [
+        "/".join(alternatives)
+        for alternatives in REQUIRED_GATES
+        if not any(tags.get(tag) == "passed" for tag in alternatives)
+    ]
 
 
 def decide(

@@ -11,17 +11,21 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from retrain_assets.lib.training.fitting import DAY, ORDER, SPLIT, TARGET
+from retrain_assets.lib.training.tasks import TASKS
 
 __all__ = [
     "DEFAULT_SETTINGS",
     "ORDER",
     "RULES",
+    "TASK_RULES",
     "GateSettings",
     "RuleResult",
     "check_training_set",
+    "rules_for",
     "summary",
 ]
 
@@ -34,6 +38,14 @@ RULES = (
     "test_nonempty",
     "no_leakage",
 )
+"""The rules of a binary (and a multiclass) set, in the order ``check_training_set`` gives them."""
+
+TASK_RULES: dict[str, tuple[str, ...]] = {
+    "binary": RULES,
+    "multiclass": RULES,
+    # A regression target has no classes: its values are checked in class_balance's place.
+    "regression": tuple("target_values" if r == "class_balance" else r for r in RULES),
+}
 _EXAMPLES = 5  # ids / features named in a detail line
 
 
@@ -107,6 +119,102 @@ def _class_balance(rows: pd.DataFrame, train: pd.DataFrame, settings: GateSettin
     n = counts.get(rarest, 0)
     detail = f"class {rarest!r} is {share:.2%} of {len(train)} train rows ({n} rows)"
     return RuleResult("class_balance", share >= threshold, float(share), threshold, detail)
+
+
+def _class_names(classes: Sequence[str]) -> str:
+    quoted = ", ".join(repr(c) for c in classes)
+    return f"class {quoted}" if len(classes) == 1 else f"classes {quoted}"
+
+
+def _class_counts(
+    rows: pd.DataFrame, train: pd.DataFrame, expected: Sequence[str] | None
+) -> dict[str, int]:
+    """Train rows per class (as text), for every class seen in the set or expected."""
+    seen = {str(_plain(v)) for v in pd.unique(rows[TARGET].dropna())}
+    classes = sorted(seen | {str(c) for c in expected or ()})
+    counts = train[TARGET].dropna().map(lambda v: str(_plain(v))).value_counts()
+    return {c: int(counts.get(c, 0)) for c in classes}
+
+
+def _rare_classes(counts: dict[str, int], n: int, threshold: float) -> str:
+    """The rarest class present in the train rows, and the others under the threshold."""
+    present = sorted((c for c in counts if counts[c]), key=lambda c: counts[c])
+    line = f"class {present[0]!r} is {counts[present[0]] / n:.2%} of {n} train rows"
+    line += f" ({counts[present[0]]} rows)"
+    rare = [c for c in present[1:] if counts[c] / n < threshold]
+    if rare:
+        others = ", ".join(f"{c!r} ({counts[c] / n:.2%})" for c in rare[:_EXAMPLES])
+        more = ", ..." if len(rare) > _EXAMPLES else ""
+        line += f"; also under {threshold:.2%}: {others}{more}"
+    return line
+
+
+def _multiclass_balance(
+    rows: pd.DataFrame,
+    train: pd.DataFrame,
+    settings: GateSettings,
+    expected: Sequence[str] | None,
+) -> RuleResult:
+    """Every class seen anywhere in the set, and every expected one (e.g. the champion's), held
+    to ``min_class_share`` of the train rows; classes compared as text."""
+    threshold = settings.min_class_share
+    if train.empty:
+        return RuleResult("class_balance", False, 0.0, threshold, "no train rows")
+    counts = _class_counts(rows, train, expected)
+    n = len(train)
+    vanished = [c for c in counts if counts[c] == 0]
+    present = [c for c in counts if counts[c] > 0]
+    parts = []
+    if vanished:
+        verb = "has" if len(vanished) == 1 else "have"
+        where = "vanished from the training window"
+        parts.append(f"{_class_names(vanished)} {verb} 0 of {n} train rows: {where}")
+    if len(present) < 2:
+        only = f"only class {present[0]!r}" if present else "no class"
+        parts.append(f"{only} in the train rows; a multiclass model needs at least 2")
+    else:
+        parts.append(_rare_classes(counts, n, threshold))
+    share = min(counts.values()) / n if counts else 0.0
+    passed = not vanished and len(present) >= 2 and share >= threshold
+    return RuleResult("class_balance", passed, float(share), threshold, "; ".join(parts))
+
+
+def _target_values(train: pd.DataFrame) -> RuleResult:
+    """A regression target must vary and be finite over the train rows. The figure is the
+    standard deviation of its finite values; it must exceed the threshold 0."""
+    if train.empty:
+        return RuleResult("target_values", False, 0.0, 0.0, "no train rows")
+    y = pd.to_numeric(train[TARGET], errors="coerce").to_numpy(dtype=np.float64)
+    finite = np.isfinite(y)
+    std = float(np.std(y[finite])) if finite.any() else 0.0
+    n = len(y)
+    if not finite.all():
+        bad = pd.unique(train[TARGET][~finite])
+        detail = (
+            f"target has {int((~finite).sum())} non-finite or missing value(s) over {n} "
+            f"train rows, e.g. {_examples(bad)}"
+        )
+        return RuleResult("target_values", False, std, 0.0, detail)
+    if std == 0:
+        detail = f"target is constant ({_plain(y[0])}) over {n} train rows"
+        return RuleResult("target_values", False, std, 0.0, detail)
+    detail = f"target std {std:.4g} over {n} train rows (from {y.min():.4g} to {y.max():.4g})"
+    return RuleResult("target_values", True, std, 0.0, detail)
+
+
+def _target_rule(
+    rows: pd.DataFrame,
+    train: pd.DataFrame,
+    settings: GateSettings,
+    task: str,
+    expected: Sequence[str] | None,
+) -> RuleResult:
+    """The task's rule on the target: class balance, or the values of a regression target."""
+    if task == "regression":
+        return _target_values(train)
+    if task == "multiclass":
+        return _multiclass_balance(rows, train, settings, expected)
+    return _class_balance(rows, train, settings)
 
 
 def _duplicate_ids(rows: pd.DataFrame, id_column: str) -> RuleResult:
@@ -194,12 +302,23 @@ def check_training_set(
     id_column: str,
     features: list[str],
     settings: GateSettings = DEFAULT_SETTINGS,
+    task: str = "binary",
+    expected_classes: Sequence[str] | None = None,
 ) -> list[RuleResult]:
-    """Run the data gate on an assembled set; one ``RuleResult`` per rule, in ``RULES`` order.
+    """Run the data gate on an assembled set; one ``RuleResult`` per rule, in the order of
+    ``rules_for(task)``: ``RULES`` for binary and multiclass (``min_rows``, ``class_balance``,
+    ``duplicate_ids``, ``null_rate``, ``constant_feature``, ``test_nonempty``, ``no_leakage``);
+    for regression the same with ``target_values`` in place of ``class_balance``.
 
     * ``min_rows``: train rows >= ``min_rows``.
-    * ``class_balance``: the rarest class's share of the train rows >= ``min_class_share`` (a
-      class missing from the train rows is share 0).
+    * ``class_balance`` (binary): the rarest class's share of the train rows >= ``min_class_share``
+      (a class missing from the train rows is share 0).
+    * ``class_balance`` (multiclass): every class seen anywhere in the set and every one of
+      ``expected_classes`` (e.g. the champion's) is >= ``min_class_share`` of the train rows, and
+      the train rows hold at least 2 classes. A class with no train row has vanished from the
+      training window: the detail names every such class. The figure is the smallest share.
+    * ``target_values`` (regression): the train target is finite (no NaN, no infinity) and not
+      constant. The figure is its standard deviation over the finite values (threshold 0).
     * ``duplicate_ids``: no id appears twice anywhere in train + test.
     * ``null_rate``: the worst feature's null share over the train rows <= ``max_null_rate``.
     * ``constant_feature``: every feature has >= 2 distinct non-null values in the train rows.
@@ -208,9 +327,12 @@ def check_training_set(
       ``_day``), and no id both in train and in test. The figure counts the test rows that are not
       after train plus the shared ids.
 
-    A missing id, feature, ``_day``, ``_split`` or ``_target`` column is a caller error
-    (ValueError), not a failed rule.
+    ``expected_classes`` is used by multiclass only. A missing id, feature, ``_day``, ``_split``
+    or ``_target`` column, or an unknown ``task``, is a caller error (ValueError), not a failed
+    rule.
     """
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; task must be one of {TASKS}")
     missing = [c for c in (id_column, *features, DAY, SPLIT, TARGET) if c not in rows]
     if missing:
         raise ValueError(f"training set lacks columns {missing}")
@@ -218,13 +340,20 @@ def check_training_set(
     test = rows.loc[rows[SPLIT] == "test"]
     return [
         _min_rows(train, settings),
-        _class_balance(rows, train, settings),
+        _target_rule(rows, train, settings, task, expected_classes),
         _duplicate_ids(rows.loc[rows[SPLIT].isin(["train", "test"])], id_column),
         _null_rate(train, features, settings),
         _constant_features(train, features),
         _test_nonempty(test),
         _no_leakage(train, test, id_column),
     ]
+
+
+def rules_for(task: str = "binary") -> tuple[str, ...]:
+    """The rule names ``check_training_set`` gives for ``task``, in its order."""
+    if task not in TASK_RULES:
+        raise ValueError(f"unknown task {task!r}; task must be one of {TASKS}")
+    return TASK_RULES[task]
 
 
 def summary(results: Iterable[RuleResult]) -> str:

@@ -78,9 +78,11 @@ def build_pipeline(
     estimator: str = "hist_gradient_boosting",
     params: dict[str, Any] | None = None,
     random_state: int = 0,
+    task: str = "binary",
 ) -> Pipeline:
-    """Preprocessing + estimator, taking a DataFrame of the feature columns."""
-    cls = estimator_class(estimator)
+    """Preprocessing + estimator (of ``task``: a classifier, or a regressor for regression),
+    taking a DataFrame of the feature columns."""
+    cls = estimator_class(estimator, task)
     params = {"random_state": random_state, **(params or {})}
     if estimator == "sgd_classifier":
         params.setdefault("loss", "log_loss")
@@ -115,12 +117,45 @@ class FitResult:
     training_seconds: float
     window: tuple[str, str]
     calibration: Any = None
-    """lib.training.calibration.CalibrationResult when a calibrator was asked for."""
+    """lib.training.calibration.CalibrationResult when a calibrator was asked for (binary)."""
+    task: str = "binary"
+    metrics: dict[str, float] | None = None
+    """The task's primary and secondary metric on the test rows (lib.training.tasks.evaluate);
+    binary: roc_auc and log_loss (= test_auc and test_log_loss)."""
+
+    @property
+    def metric(self) -> str:
+        """The name of the task's primary metric (roc_auc, macro_roc_auc, rmse)."""
+        from retrain_assets.lib.training.tasks import task_metrics
+
+        return task_metrics(self.task)[0].name
+
+    @property
+    def test_metric(self) -> float:
+        """The primary metric on the test rows: what the relative gate compares."""
+        return self.test_auc if self.metrics is None else self.metrics[self.metric]
 
 
 def score(pipeline: Pipeline, frame: pd.DataFrame) -> np.ndarray:
     """P(positive) for each row."""
     return pipeline.predict_proba(frame)[:, 1]
+
+
+def task_scores(
+    task: str, pipeline: Pipeline, frame: pd.DataFrame, y: np.ndarray
+) -> tuple[dict[str, float], np.ndarray]:
+    """The task's metrics of ``pipeline`` on ``frame`` against ``y``, and its predictions.
+
+    Multiclass rows whose label the model never saw cannot be scored (no probability column):
+    they are left out of the metrics."""
+    from retrain_assets.lib.training import tasks
+
+    prediction = tasks.predict(task, pipeline, frame)
+    classes = tasks.model_classes(task, pipeline)
+    known = tasks.known_label_rows(task, y, classes)
+    labels = np.asarray(y)[known].astype(str) if task == "multiclass" else np.asarray(y)[known]
+    metrics = tasks.evaluate(task, labels, prediction[known], classes)
+    return metrics, prediction
 
 
 def evaluate(y_true: np.ndarray, y_score: np.ndarray) -> tuple[float, float]:
@@ -137,6 +172,24 @@ def _thread_limit(n_threads: int | None) -> Any:
     return contextlib.nullcontext()
 
 
+def _task_result(
+    task: str,
+    pipeline: Pipeline,
+    split: tuple[pd.DataFrame, pd.DataFrame],
+    features: list[str],
+    seconds: float,
+) -> FitResult:
+    """A multiclass or regression model's FitResult: its task metrics on the test rows."""
+    train, test = split
+    metrics, _ = task_scores(task, pipeline, test[features], test[TARGET].to_numpy())
+    window = (str(train[DAY].min()), str(train[DAY].max()))
+    auc = metrics.get("macro_roc_auc", float("nan"))
+    loss = metrics.get("log_loss", float("nan"))
+    return FitResult(
+        pipeline, auc, loss, len(train), len(test), seconds, window, None, task, metrics
+    )
+
+
 def fit_and_evaluate(
     rows: pd.DataFrame,
     numerical: list[str],
@@ -150,6 +203,7 @@ def fit_and_evaluate(
     extra_iter: int = 50,
     n_threads: int | None = None,
     calibration: Any = None,
+    task: str = "binary",
 ) -> FitResult:
     """Fit the train split of a training set the strategy's way and score its test split.
 
@@ -159,7 +213,8 @@ def fit_and_evaluate(
     core); HistGradientBoosting's threads stall when a neighbour wants a core
     (benchmarks/RESULTS.md, *Retraining cycle*). ``calibration`` (CalibrationSettings) adds a
     calibrator fitted on the train split's newest rows (lib.training.calibration); its fit is
-    not counted in ``training_seconds``."""
+    not counted in ``training_seconds``; it is binary-only (a multiclass or regression model
+    is judged in its own metrics: ``FitResult.metrics``)."""
     from retrain_assets.lib.training import calibration as calib
     from retrain_assets.lib.training.strategies import fit_rows
 
@@ -170,7 +225,7 @@ def fit_and_evaluate(
         raise ValueError(f"need train and test rows, got {len(train)} train / {len(test)} test")
 
     def factory() -> Pipeline:
-        return build_pipeline(numerical, categorical, estimator, params, random_state)
+        return build_pipeline(numerical, categorical, estimator, params, random_state, task)
 
     def fit(part: pd.DataFrame) -> Pipeline:
         return fit_rows(factory, part, features, strategy, base=base, extra_iter=extra_iter)
@@ -180,6 +235,8 @@ def fit_and_evaluate(
         started = time.perf_counter()
         pipeline = fit(train)
         seconds = time.perf_counter() - started
+        if task != "binary":
+            return _task_result(task, pipeline, (train, test), features, seconds)
         test_scores = score(pipeline, test[features])
         auc, loss = evaluate(test[TARGET].to_numpy(), test_scores)
         if calibration is not None:
@@ -188,4 +245,7 @@ def fit_and_evaluate(
             )
             calibrated = calib.calibration_result(fitted, test[TARGET].to_numpy(), test_scores)
     window = (str(train[DAY].min()), str(train[DAY].max()))
-    return FitResult(pipeline, auc, loss, len(train), len(test), seconds, window, calibrated)
+    metrics = {"roc_auc": auc, "log_loss": loss}
+    return FitResult(
+        pipeline, auc, loss, len(train), len(test), seconds, window, calibrated, task, metrics
+    )

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
@@ -151,8 +151,11 @@ def _continue(base: Pipeline | None, X: pd.DataFrame, y: np.ndarray, extra_iter:
     name = type(estimator).__name__
 
     if hasattr(estimator, "partial_fit"):
-        estimator.partial_fit(Xt, y, classes=estimator.classes_)
-    elif isinstance(estimator, HistGradientBoostingClassifier):
+        if hasattr(estimator, "classes_"):
+            estimator.partial_fit(Xt, y, classes=estimator.classes_)
+        else:  # a regressor
+            estimator.partial_fit(Xt, y)
+    elif isinstance(estimator, HistGradientBoostingClassifier | HistGradientBoostingRegressor):
         if extra_iter < 1:
             raise ValueError(f"extra_iter must be >= 1, got {extra_iter}")
         # Caveat (sklearn): a warm-started fit re-bins the NEW rows, and the existing trees'

@@ -429,3 +429,58 @@ def paired_non_inferiority(
     return PairedDecision(
         n, mean, upper, float(margin), p_value, non_inferior, detail, confidence, se
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Models and stored predictions
+
+
+def predict(task: str, model: object, features: pd.DataFrame) -> Floats:
+    """What a fitted pipeline predicts for ``features`` in the task's shape: P(positive) (1-D)
+    for binary, the ``(n_rows, n_classes)`` probabilities for multiclass (columns in
+    ``model.classes_`` order), the predicted values (1-D) for regression."""
+    _check_task(task)
+    if task == "regression":
+        return np.asarray(model.predict(features), dtype=np.float64)  # type: ignore[attr-defined]
+    proba = np.asarray(model.predict_proba(features), dtype=np.float64)  # type: ignore[attr-defined]
+    return proba[:, 1] if task == "binary" else proba
+
+
+def model_classes(task: str, model: object) -> list[str] | None:
+    """The class labels of a multiclass model as text (the order of its probability columns);
+    None for the other tasks."""
+    if task != "multiclass":
+        return None
+    return [str(c) for c in model.classes_]  # type: ignore[attr-defined]
+
+
+def prediction_of(
+    frame: pd.DataFrame, task: str, prefix: str = ""
+) -> tuple[Floats, list[str] | None]:
+    """The stored prediction of one model in joined rows and, for multiclass, its classes.
+
+    ``prefix`` is ``""`` for the champion (columns ``score``, ``proba``, ``classes``),
+    ``"challenger_"`` or ``"previous_champion_"``. Binary and regression read ``<prefix>score``;
+    multiclass stacks the ``<prefix>proba`` lists and reads the class order from the JSON in
+    ``<prefix>classes`` (one version scored these rows, so the first row's is every row's).
+    """
+    import json
+
+    _check_task(task)
+    if task != "multiclass":
+        return frame[f"{prefix}score"].to_numpy(dtype=np.float64), None
+    column = frame[f"{prefix}proba"]
+    if not len(frame):
+        return np.empty((0, 0)), []
+    classes = [str(c) for c in json.loads(str(frame[f"{prefix}classes"].iloc[0]))]
+    return np.vstack([np.asarray(p, dtype=np.float64) for p in column]), classes
+
+
+def known_label_rows(task: str, y: ArrayLike, classes: list[str] | None) -> NDArray[np.bool_]:
+    """Rows whose label the model can be scored on: for multiclass, labels among ``classes``
+    (a label the model never saw in training has no probability column: such rows are counted
+    and left out of the metrics, never an error); every row for the other tasks."""
+    labels = np.asarray(y)
+    if task != "multiclass" or classes is None:
+        return np.ones(labels.shape[0], dtype=bool)
+    return np.isin(labels.astype(str), np.asarray(classes, dtype=str))
