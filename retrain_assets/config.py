@@ -230,7 +230,8 @@ class CanaryConfig(_Strict):
     min_rows: int = Field(2000, ge=50)
     """Labelled rows scored by both models before deciding."""
     margin: float = Field(0.01, ge=0.0, lt=0.5)
-    """The challenger may be at most this much AUC worse."""
+    """The challenger may be at most this much AUC worse (binary); for multiclass and
+    regression, its mean per-row loss at most this share of the champion's above it."""
     confidence: float = Field(0.95, gt=0.5, lt=1.0)
     """One-sided confidence of the non-inferiority decision."""
     method: Literal["delong", "paired_bootstrap"] = "delong"
@@ -247,7 +248,9 @@ class GuardrailConfig(_Strict):
     batches: int = Field(5, ge=1)
     """Labelled batches after a promotion during which both champions are compared."""
     margin: float = Field(0.02, ge=0.0, lt=0.5)
-    """Roll back when the new champion's live AUC < the previous one's - margin ..."""
+    """Roll back when the new champion's live AUC < the previous one's - margin (binary); for
+    multiclass and regression the margin is relative (macro AUC < previous x (1 - margin), RMSE
+    > previous x (1 + margin)) ..."""
     min_rows: int = Field(300, ge=10)
     """... over at least this many rows both scored."""
     sensor_interval_seconds: int = Field(30, ge=1)

@@ -50,6 +50,7 @@ SMALL = sim.SimulationSpec(
 HISTORY_COLUMNS = [
     "day",
     "live_auc",
+    "live_metric",
     "estimated_auc",
     "estimated_auc_low",
     "estimated_auc_high",

@@ -16,15 +16,18 @@ Built-in policies:
 - ``daily``: a retraining on every data day (daily cron, ``max_days_between_retrains: 1``, soft
   triggers off) promoted right after its gates (``canary.mode: none``: otherwise the schedule waits
   for each challenger's canary and it would not be daily). It is the reference for what retraining
-  can buy on this history, at the highest training cost; a policy close to it in live AUC for a
-  fraction of its training seconds is a good one.
+  can buy on this history, at the highest training cost; a policy close to it in live metric for
+  a fraction of its training seconds is a good one.
 
-A day's live AUC here is the AUC of the scores that served that day's labelled rows, whichever
-champion gave them (``served_aucs``): the performance report's own figure counts only rows the
-current champion scored, so a policy promoting every day would have almost no labelled day. Every
-policy is thus judged on the same rows every label day. The figures are pure functions of the
-replays' timelines (``auc_days_lost``, ``mean_live_auc``, ``promotions``, ...), unit-tested on
-hand-made timelines.
+Policies are judged in the model task's primary metric (``model.task``): ROC AUC for a binary
+model, macro ROC AUC for a multiclass one, RMSE for a regression (where lower is better: a day's
+best policy is the one with the lowest). A day's live figure here is that metric on the scores
+that served that day's labelled rows, whichever champion gave them (``served_aucs``): the
+performance report's own figure counts only rows the current champion scored, so a policy
+promoting every day would have almost no labelled day. Every policy is thus judged on the same
+rows every label day. The figures are pure functions of the replays' timelines
+(``metric_days_lost``, ``mean_live_metric``, ``promotions``, ...), unit-tested on hand-made
+timelines; a binary comparison keeps its AUC keys (``mean_live_auc``, ``auc_days_lost``, ...).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from retrain_assets.backtest.report import DayRecord
+from retrain_assets.backtest.report import METRIC_LABELS, DayRecord
 from retrain_assets.config import RetrainConfig
 from retrain_assets.lib.tables import text_table
 
@@ -179,18 +182,59 @@ def policy_configs(
 
 # --- figures: pure functions of the timelines ---------------------------------------------------
 
+DEFAULT_METRIC = "roc_auc"
+"""The metric of a report without one (written before models had a task): the binary AUC."""
+AUC_METRICS = ("roc_auc", "macro_roc_auc")
+"""Metrics that are AUCs: a comparison in one of them fills the ``*_auc`` keys too."""
 
-def _auc(row: Mapping[str, Any]) -> float | None:
-    value = row.get("live_auc")
+
+def higher_is_better(metric: str) -> bool:
+    """The direction of a task metric by name (``roc_auc``, ``macro_roc_auc``, ``rmse``, ...)."""
+    from retrain_assets.lib.training.tasks import TASKS, task_metrics
+
+    for task in TASKS:
+        for known in task_metrics(task):
+            if known.name == metric:
+                return known.higher_is_better
+    raise ValueError(f"unknown metric {metric!r}")
+
+
+def metric_label(metric: str) -> str:
+    """The metric as people read it: ``AUC``, ``macro AUC``, ``RMSE``."""
+    return METRIC_LABELS.get(metric, metric)
+
+
+def comparison_metric(reports: Mapping[str, Mapping[str, Any]]) -> str:
+    """The primary metric every policy's report is in (``roc_auc`` for reports without one)."""
+    metrics = {r.get("summary", {}).get("metric") or DEFAULT_METRIC for r in reports.values()}
+    if len(metrics) > 1:
+        raise ValueError(f"the reports are in different metrics {sorted(metrics)}; one task each")
+    return metrics.pop() if metrics else DEFAULT_METRIC
+
+
+def _finite(value: Any) -> float | None:
     if value is None or not math.isfinite(float(value)):
         return None
     return float(value)
 
 
-def mean_live_auc(timeline: Sequence[Mapping[str, Any]]) -> float | None:
-    """Mean of the days' live AUC over the labelled days (None when no day was labelled)."""
-    values = [v for v in map(_auc, timeline) if v is not None]
+def _value(row: Mapping[str, Any]) -> float | None:
+    """The row's live figure in the task's metric (``live_metric``, else the older ``live_auc``)."""
+    value = row.get("live_metric")
+    return _finite(row.get("live_auc") if value is None else value)
+
+
+def mean_live_metric(timeline: Sequence[Mapping[str, Any]]) -> float | None:
+    """Mean of the days' live figure (the task's metric) over the labelled days (None when no
+    day was labelled)."""
+    values = [v for v in map(_value, timeline) if v is not None]
     return sum(values) / len(values) if values else None
+
+
+def mean_live_auc(timeline: Sequence[Mapping[str, Any]]) -> float | None:
+    """Mean of the days' live AUC over the labelled days (None when no day was labelled); the
+    same as :func:`mean_live_metric` for a timeline in an AUC."""
+    return mean_live_metric(timeline)
 
 
 def train_seconds(timeline: Sequence[Mapping[str, Any]]) -> float:
@@ -221,45 +265,73 @@ def retrain_days(timeline: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
     }
 
 
-def auc_days_lost(timelines: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, float | None]:
-    """Per policy, the live AUC it lost against the best policy of each day, summed over days.
+def metric_days_lost(
+    timelines: Mapping[str, Sequence[Mapping[str, Any]]], higher_is_better: bool = True
+) -> dict[str, float | None]:
+    """Per policy, the live metric it lost against the best policy of each day, summed over days.
 
-    On each day where at least one policy has a live AUC, the best is the highest of them; a
-    policy loses best - its AUC on each of those days where it has one. None for a policy with no
+    On each day where at least one policy has a live figure, the best is the highest of them
+    when higher is better (an AUC), the lowest when lower is (RMSE); a policy loses
+    |best - its figure| on each of those days where it has one. None for a policy with no
     labelled day. 0.0 means it was the best (or tied) every day.
     """
     by_day: dict[str, dict[str, float]] = {}
     for name, timeline in timelines.items():
         for row in timeline:
-            value = _auc(row)
+            value = _value(row)
             if value is not None:
                 by_day.setdefault(row["day"], {})[name] = value
     lost: dict[str, float | None] = dict.fromkeys(timelines)
     for values in by_day.values():
-        best = max(values.values())
+        best = max(values.values()) if higher_is_better else min(values.values())
         for name, value in values.items():
-            lost[name] = (lost[name] or 0.0) + best - value
+            lost[name] = (lost[name] or 0.0) + abs(best - value)
     return {name: None if v is None else round(v, 4) for name, v in lost.items()}
 
 
+def auc_days_lost(timelines: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, float | None]:
+    """Per policy, the live AUC it lost against the best (highest) policy of each day, summed
+    over days: :func:`metric_days_lost` for an AUC."""
+    return metric_days_lost(timelines, higher_is_better=True)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
 def policy_figures(report: Mapping[str, Any], lost: float | None) -> dict[str, Any]:
-    """One policy's figures from its backtest report and its AUC-days lost."""
+    """One policy's figures from its backtest report and its metric-days lost.
+
+    In the task's metric for every task (``metric``, ``mean_live_metric``, ``metric_days_lost``,
+    ``final_live_metric``, ``baseline_live_metric``); the ``*_auc`` keys hold the same figures
+    when the metric is an AUC (``final_live_auc`` / ``baseline_live_auc`` as the summary has
+    them: binary only) and are None for a regression.
+    """
     summary, timeline = report["summary"], report["timeline"]
-    mean = mean_live_auc(timeline)
+    metric = summary.get("metric") or DEFAULT_METRIC
+    auc = metric in AUC_METRICS
+    mean = _round(mean_live_metric(timeline))
+    final = summary.get("final_live_metric", summary.get("final_live_auc"))
+    baseline = summary.get("baseline_live_metric", summary.get("baseline_live_auc"))
     return {
         "retrains": dict(summary["retrains"]),
         "retrains_total": sum(summary["retrains"].values()),
         "train_seconds": train_seconds(timeline),
-        "mean_live_auc": None if mean is None else round(mean, 4),
-        "labelled_days": sum(1 for row in timeline if _auc(row) is not None),
-        "auc_days_lost": lost,
+        "mean_live_auc": mean if auc else None,
+        "labelled_days": sum(1 for row in timeline if _value(row) is not None),
+        "auc_days_lost": lost if auc else None,
         "detection_delay_batches": summary["detection_delay_batches"],
         "false_alarms": summary["false_alarms"],
-        "final_live_auc": summary["final_live_auc"],
-        "baseline_live_auc": summary["baseline_live_auc"],
+        "final_live_auc": summary.get("final_live_auc"),
+        "baseline_live_auc": summary.get("baseline_live_auc"),
         "promotions": promotions(timeline),
         "final_champion_version": summary["final_champion_version"],
         "replay_seconds": report.get("timing", {}).get("total_seconds"),
+        "metric": metric,
+        "mean_live_metric": mean,
+        "metric_days_lost": lost,
+        "final_live_metric": final,
+        "baseline_live_metric": baseline,
     }
 
 
@@ -267,17 +339,26 @@ def compare_reports(
     reports: Mapping[str, Mapping[str, Any]], overlays: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """The comparison from each policy's backtest report: a summary per policy and, per day,
-    every policy's live AUC and retraining reasons (enough to redraw the chart)."""
+    every policy's live figure (``live_metric``, in the task's metric; ``live_auc`` too when it
+    is an AUC) and retraining reasons (enough to redraw the chart)."""
+    metric = comparison_metric(reports)
+    auc = metric in AUC_METRICS
     timelines = {name: report["timeline"] for name, report in reports.items()}
-    lost = auc_days_lost(timelines)
+    lost = metric_days_lost(timelines, higher_is_better(metric))
     days = sorted({row["day"] for timeline in timelines.values() for row in timeline})
     by_day = {name: {row["day"]: row for row in tl} for name, tl in timelines.items()}
+
+    def live(day: str) -> dict[str, float | None]:
+        return {n: _value(by_day[n].get(day, {})) for n in reports}
+
     return {
+        "metric": metric,
         "policies": {name: policy_figures(r, lost[name]) for name, r in reports.items()},
         "days": [
             {
                 "day": day,
-                "live_auc": {n: _auc(by_day[n].get(day, {})) for n in reports},
+                "live_auc": live(day) if auc else dict.fromkeys(reports),
+                "live_metric": live(day),
                 "reason": {n: by_day[n].get(day, {}).get("reason") for n in reports},
             }
             for day in days
@@ -290,8 +371,9 @@ def compare_reports(
 
 
 def served_aucs(cfg: RetrainConfig, folder: Path) -> dict[str, float | None]:
-    """Per label day of a finished replay under `folder`: the AUC of the scores that served the
-    day's labelled rows, whichever champion gave them (the replay's stored champion scores).
+    """Per label day of a finished replay under `folder`: the task's primary metric (binary: the
+    AUC) of the scores that served the day's labelled rows, whichever champion gave them (the
+    replay's stored champion scores).
 
     The performance report's own live AUC counts only rows the current champion scored: a policy
     that promotes every day would have almost no labelled day. This figure exists for every label
@@ -316,12 +398,22 @@ def served_aucs(cfg: RetrainConfig, folder: Path) -> dict[str, float | None]:
 
 
 def with_served_auc(
-    timeline: Sequence[Mapping[str, Any]], served: Mapping[str, float | None]
+    timeline: Sequence[Mapping[str, Any]],
+    served: Mapping[str, float | None],
+    metric: str = DEFAULT_METRIC,
 ) -> list[dict[str, Any]]:
-    """The timeline with ``live_auc`` the served AUC of the day and ``reported_auc`` what the
-    day's performance report said (the current champion's rows only)."""
+    """The timeline with ``live_metric`` the served figure of the day in the task's `metric`
+    (``live_auc`` too when it is an AUC, else None) and ``reported_auc`` / ``reported_metric``
+    what the day's performance report said (the current champion's rows only)."""
+    auc = metric in AUC_METRICS
     return [
-        {**row, "reported_auc": row.get("live_auc"), "live_auc": served.get(row["day"])}
+        {
+            **row,
+            "reported_auc": row.get("live_auc"),
+            "reported_metric": _value(row),
+            "live_auc": served.get(row["day"]) if auc else None,
+            "live_metric": served.get(row["day"]),
+        }
         for row in timeline
     ]
 
@@ -340,6 +432,7 @@ def compare_policies(
     absent), and compare them. ``backtest`` is passed to ``run_backtest`` (date_from, date_to,
     last_days, html, log_level). Every overlay is validated before the first replay."""
     from retrain_assets.backtest.replay import run_backtest
+    from retrain_assets.lib.training.tasks import task_metrics
 
     configs = policy_configs(cfg, policies, origins or {})
     out = Path(out)
@@ -352,7 +445,8 @@ def compare_policies(
             policy_cfg, out / name, truth=truth, progress=day_progress, **backtest
         )
         served = served_aucs(policy_cfg, out / name)
-        reports[name] = {**report, "timeline": with_served_auc(report["timeline"], served)}
+        metric = task_metrics(policy_cfg.task)[0].name
+        reports[name] = {**report, "timeline": with_served_auc(report["timeline"], served, metric)}
     result = compare_reports(reports, policies)
     result["truth"] = truth
     result["timing"] = {name: r["timing"] for name, r in reports.items()}
@@ -371,21 +465,52 @@ def _cell(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-COLUMNS = (
-    "policy",
-    "retrains by reason",
-    "train s",
-    "mean live AUC",
-    "AUC-days lost",
-    "delay",
-    "false alarms",
-    "final AUC",
-    "promotions",
-)
+def columns(metric: str = DEFAULT_METRIC) -> tuple[str, ...]:
+    """The table's headers, naming the metric: ``mean live AUC``, ``RMSE-days lost``, ..."""
+    label = metric_label(metric)
+    return (
+        "policy",
+        "retrains by reason",
+        "train s",
+        f"mean live {label}",
+        f"{label}-days lost",
+        "delay",
+        "false alarms",
+        f"final {label}",
+        "promotions",
+    )
+
+
+COLUMNS = columns()
+"""The headers of a binary comparison (in AUC)."""
+
+
+def _figure(s: Mapping[str, Any], key: str, old: str) -> Any:
+    """`key` of a policy's figures, or its binary-only `old` name in a comparison without it."""
+    return s[key] if key in s else s.get(old)
+
+
+def _notes(result: Mapping[str, Any], metric: str) -> list[str]:
+    """The lines under the table saying what its figures are."""
+    label = metric_label(metric)
+    days = result["days"]
+    span = f"{days[0]['day']} .. {days[-1]['day']}" if days else "no day"
+    notes = [
+        "",
+        f"days {span}. Live {label}: of the scores that served each label day's rows (same rows",
+        f"for every policy); mean over the labelled days. {label}-days lost: summed shortfall "
+        "against",
+        "the best policy of each day. Delay (batches) and false alarms need an answer key",
+        f"(ground_truth.json). Final {label}: the last label days, as `backtest` reports it.",
+    ]
+    if not higher_is_better(metric):
+        notes.append(f"Lower {label} is better: a day's best policy is the one with the lowest.")
+    return notes
 
 
 def format_comparison(result: Mapping[str, Any]) -> str:
-    """The policies side by side, for a terminal."""
+    """The policies side by side, for a terminal, in the comparison's metric."""
+    metric = result.get("metric") or DEFAULT_METRIC
     rows = []
     for name, s in result["policies"].items():
         reasons = ", ".join(f"{k} {v}" for k, v in s["retrains"].items()) or "none"
@@ -394,24 +519,15 @@ def format_comparison(result: Mapping[str, Any]) -> str:
                 name,
                 reasons,
                 _cell(s["train_seconds"], 1),
-                _cell(s["mean_live_auc"]),
-                _cell(s["auc_days_lost"]),
+                _cell(_figure(s, "mean_live_metric", "mean_live_auc")),
+                _cell(_figure(s, "metric_days_lost", "auc_days_lost")),
                 _cell(s["detection_delay_batches"]),
                 _cell(s["false_alarms"]),
-                _cell(s["final_live_auc"]),
+                _cell(_figure(s, "final_live_metric", "final_live_auc")),
                 _cell(s["promotions"]),
             ]
         )
-    days = result["days"]
-    span = f"{days[0]['day']} .. {days[-1]['day']}" if days else "no day"
-    notes = [
-        "",
-        f"days {span}. Live AUC: of the scores that served each label day's rows (same rows",
-        "for every policy); mean over the labelled days. AUC-days lost: summed shortfall against",
-        "the best policy of each day. Delay (batches) and false alarms need an answer key",
-        "(ground_truth.json). Final AUC: the last label days, as `backtest` reports it.",
-    ]
-    return "\n".join([text_table(COLUMNS, rows), *notes])
+    return "\n".join([text_table(columns(metric), rows), *_notes(result, metric)])
 
 
 REASON_MARKERS = {
@@ -425,15 +541,21 @@ REASON_MARKERS = {
 }
 
 
+def _live(row: Mapping[str, Any]) -> Mapping[str, float | None]:
+    """A comparison day's live figure per policy (``live_metric``, else the older ``live_auc``)."""
+    live = row.get("live_metric")
+    return row["live_auc"] if live is None else live
+
+
 def _marker_points(days: Sequence[Mapping[str, Any]], name: str) -> list[tuple[str, float, str]]:
-    """(day, y, reason) of each retraining of `name`: on its line, or at its last known AUC on a
-    day without labels (its first known one before any)."""
-    aucs = [row["live_auc"].get(name) for row in days]
-    known = [v for v in aucs if v is not None]
+    """(day, y, reason) of each retraining of `name`: on its line, or at its last known figure on
+    a day without labels (its first known one before any)."""
+    values = [_live(row).get(name) for row in days]
+    known = [v for v in values if v is not None]
     last = known[0] if known else None
     points = []
-    for row, auc in zip(days, aucs, strict=True):
-        last = auc if auc is not None else last
+    for row, value in zip(days, values, strict=True):
+        last = value if value is not None else last
         reason = row["reason"].get(name)
         if reason and last is not None:
             first = str(reason).split(",")[0].strip()
@@ -442,8 +564,9 @@ def _marker_points(days: Sequence[Mapping[str, Any]], name: str) -> list[tuple[s
 
 
 def plot_comparison(result: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
-    """Live AUC per day, one line per policy, a marker (shaped by reason) on each day the policy
-    started a retraining; written atomically to ``path`` (Agg canvas, no pyplot)."""
+    """The live figure per day in the comparison's metric, one line per policy, a marker (shaped
+    by reason) on each day the policy started a retraining; written atomically to ``path`` (Agg
+    canvas, no pyplot)."""
     import pandas as pd
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
@@ -460,9 +583,8 @@ def plot_comparison(result: Mapping[str, Any], path: str | os.PathLike[str]) -> 
     handles = []
     for i, name in enumerate(result["policies"]):
         color = f"C{i}"
-        y = [
-            math.nan if row["live_auc"].get(name) is None else row["live_auc"][name] for row in days
-        ]
+        values = [_live(row).get(name) for row in days]
+        y = [math.nan if v is None else v for v in values]
         handles += ax.plot(x, y, color=color, linewidth=1.5, label=name)
         for day, value, reason in _marker_points(days, name):
             marker = REASON_MARKERS.get(reason, "o")
@@ -482,8 +604,10 @@ def plot_comparison(result: Mapping[str, Any], path: str | os.PathLike[str]) -> 
         Line2D([], [], marker=REASON_MARKERS.get(r, "o"), color="grey", ls="", label=f"{r} retrain")
         for r in sorted(used)
     ]
-    ax.set_ylabel("live AUC")
-    ax.set_title("Retraining policies replayed on the same history")
+    metric = result.get("metric") or DEFAULT_METRIC
+    label, better = metric_label(metric), "higher" if higher_is_better(metric) else "lower"
+    ax.set_ylabel(f"live {label} ({better} is better)")
+    ax.set_title(f"Live {label} of retraining policies replayed on the same history")
     ax.legend(handles=handles, loc="best", fontsize=8)
     locator = AutoDateLocator()
     ax.xaxis.set_major_locator(locator)

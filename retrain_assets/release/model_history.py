@@ -2,7 +2,11 @@
 
 One row per data day, read from Dagster's own records (performance and drift reports, retraining
 runs, promotions and rollbacks), plus one row per retraining cycle from MLflow; a chart and a
-change-point estimate of the day live AUC fell (lib/release/timeline.py).
+change-point estimate of the day the live metric began to degrade (lib/release/timeline.py).
+
+The metric is the model task's primary one (``cfg.task``: binary ROC AUC, multiclass macro ROC
+AUC, regression RMSE); a degradation is a fall of an AUC and a rise of an RMSE. Binary keeps its
+AUC columns and keys (``live_auc``, ``auc_before``/``auc_after``, ``test_auc``).
 """
 
 from typing import TYPE_CHECKING, Any
@@ -34,14 +38,40 @@ MLFLOW_COLUMNS = {
     "params.strategy": "strategy",
     "status": "status",
 }
+"""MLflow run column -> cycle table column, a binary model's (see :func:`mlflow_columns`)."""
+
+
+def primary_metric(task: str) -> tuple[str, bool]:
+    """``(name, higher_is_better)`` of ``task``'s primary metric (``roc_auc``, ``rmse``, ...)."""
+    from retrain_assets.lib.training.tasks import task_metrics
+
+    metric = task_metrics(task)[0]
+    return metric.name, metric.higher_is_better
+
+
+def mlflow_columns(task: str, metric: str) -> dict[str, str]:
+    """:data:`MLFLOW_COLUMNS`, plus for a non-binary task its primary metric on the test set
+    (``metrics.test_<metric>``) and the champion's on the same rows as ``test_metric`` and
+    ``champion_test_metric``, right after the AUC columns."""
+    if task == "binary":
+        return dict(MLFLOW_COLUMNS)
+    columns: dict[str, str] = {}
+    for source, column in MLFLOW_COLUMNS.items():
+        columns[source] = column
+        if column == "champion_test_auc":
+            columns[f"metrics.test_{metric}"] = "test_metric"
+            columns[f"metrics.champion_test_{metric}"] = "champion_test_metric"
+    return columns
 
 
 def fact(kind: str, day: str | None, latest_day: str | None, meta: dict) -> dict | None:
     """One materialisation as a per-day fact (a release counts on the newest data day)."""
     if kind == "performance" and day:
+        live = meta.get("metric_value")  # an older binary report has only its auc
         return {
             "day": day,
             "live_auc": meta.get("auc"),
+            "live_metric": meta.get("auc") if live is None else live,
             "champion_version": meta.get("champion_version"),
         }
     if kind == "drift" and day:
@@ -81,8 +111,11 @@ def daily_facts(instance: dg.DagsterInstance) -> list[dict[str, Any]]:
     return days
 
 
-def mlflow_cycles(registry: ModelRegistry, experiment: str) -> "pd.DataFrame":
-    """One row per retraining cycle logged to MLflow (newest first)."""
+def mlflow_cycles(
+    registry: ModelRegistry, experiment: str, columns: dict[str, str] | None = None
+) -> "pd.DataFrame":
+    """One row per retraining cycle logged to MLflow (newest first), its ``columns`` (MLflow
+    column -> table column; default :data:`MLFLOW_COLUMNS`) that the runs have."""
     import mlflow
     import pandas as pd
 
@@ -90,8 +123,9 @@ def mlflow_cycles(registry: ModelRegistry, experiment: str) -> "pd.DataFrame":
     if found is None:
         return pd.DataFrame()
     runs = mlflow.search_runs([found.experiment_id], max_results=200, order_by=["start_time DESC"])
-    present = [c for c in MLFLOW_COLUMNS if c in runs]
-    return runs[present].rename(columns=MLFLOW_COLUMNS)
+    columns = MLFLOW_COLUMNS if columns is None else columns
+    present = [c for c in columns if c in runs]
+    return runs[present].rename(columns=columns)
 
 
 def summarise_history(
@@ -99,20 +133,26 @@ def summarise_history(
 ) -> dg.MaterializeResult:
     from retrain_assets.lib.release import timeline
 
+    metric, higher_is_better = primary_metric(cfg.task)
     frame = timeline.history_frame(daily_facts(instance))
-    change = timeline.degradation_start(frame) if len(frame) else None
-    cycles = mlflow_cycles(registry, cfg.mlflow.experiment_name)
+    change = None
+    if len(frame):
+        change = timeline.degradation_start(frame, "live_metric", higher_is_better=higher_is_better)
+    cycles = mlflow_cycles(registry, cfg.mlflow.experiment_name, mlflow_columns(cfg.task, metric))
     metadata: dict[str, dg.RawMetadataValue] = {
         "days": len(frame),
+        "metric": metric,
         "history": dg.MetadataValue.md(timeline.to_markdown(frame) if len(frame) else "no data"),
         "degradation_began": change["day"] if change else "not detected",
         "retraining_cycles": len(cycles),
     }
     if change:
-        metadata["auc_before"], metadata["auc_after"] = change["before"], change["after"]
+        metadata["metric_before"], metadata["metric_after"] = change["before"], change["after"]
+        if cfg.task == "binary":
+            metadata["auc_before"], metadata["auc_after"] = change["before"], change["after"]
     if len(frame):
         png = store.path_for(*HISTORY_CHART)
-        timeline.plot_png(frame, png, change)
+        timeline.plot_png(frame, png, change, metric=metric)
         metadata["chart"] = dg.MetadataValue.path(str(png))
     if len(cycles):
         metadata["cycles"] = dg.MetadataValue.md(cycles.head(30).to_markdown(index=False))
@@ -133,10 +173,11 @@ def build_model_history_asset(cfg: RetrainConfig) -> dg.AssetsDefinition:
     def model_history(
         context: dg.AssetExecutionContext, store: LandingStore, registry: ModelRegistry
     ) -> dg.MaterializeResult:
-        """Per data day: live AUC, the AUC estimated before labels, champion version, drift
-        share, retraining reasons, promotions and rollbacks; the day live AUC began to fall; a
-        chart. Refreshed by every retraining,
-        canary and rollback run (or on demand)."""
+        """Per data day: the live metric of the model's task (binary AUC, multiclass macro AUC,
+        regression RMSE), the AUC estimated before labels (binary), champion version, drift
+        share, retraining reasons, promotions and rollbacks; the day the live metric began to
+        degrade; a chart. Refreshed by every retraining, canary and rollback run (or on
+        demand)."""
         return summarise_history(cfg, context.instance, store, registry)
 
     return model_history

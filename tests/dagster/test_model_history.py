@@ -88,7 +88,8 @@ def test_model_history_names_the_day_live_auc_began_to_fall(tmp_path: Path, inst
     assert header == HISTORY_COLUMNS
     no_estimate = ["", "", ""]  # only performance reports were planted
     assert rows == [
-        [_day(i), f"{auc:.3f}", *no_estimate, "1", "", "", "", ""] for i, auc in enumerate(aucs)
+        [_day(i), f"{auc:.3f}", f"{auc:.3f}", *no_estimate, "1", "", "", "", ""]
+        for i, auc in enumerate(aucs)
     ]
     assert Path(meta["chart"]).read_bytes().startswith(b"\x89PNG")
 

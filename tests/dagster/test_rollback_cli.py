@@ -144,8 +144,8 @@ def test_rollback_cli_moves_the_champion_back_and_records_who_and_why(
     header, rows = _table(history["history"])
     assert header == HISTORY_COLUMNS
     assert rows == [
-        [_day(-1), "", "", "", "", "", "", "bootstrap", "", ""],  # decided the day before
-        [_day(0), "", *estimate, "", f"{drift['share_drifted']:.3f}", "", "2", "1"],
+        [_day(-1), "", "", "", "", "", "", "", "bootstrap", "", ""],  # decided the day before
+        [_day(0), "", "", *estimate, "", f"{drift['share_drifted']:.3f}", "", "2", "1"],
     ]
     assert history["degradation_began"] == "not detected"
     assert Path(history["chart"]).read_bytes().startswith(b"\x89PNG")

@@ -128,8 +128,8 @@ def test_to_markdown_shows_days_and_rounded_numbers() -> None:
     text = to_markdown(frame)
     header, rule, *rows = text.splitlines()
     assert _cells(header) == COLUMNS and set(rule) == {"|", "-"}
-    assert _cells(rows[0])[:7] == ["2024-03-01", "0.812", "0.800", "0.770", "", "1", ""]
-    assert _cells(rows[1])[:8] == ["2024-03-02", "", "", "", "", "1", "0.500", "a\\|b"]
+    assert _cells(rows[0])[:8] == ["2024-03-01", "0.812", "0.812", "0.800", "0.770", "", "1", ""]
+    assert _cells(rows[1])[:9] == ["2024-03-02", "", "", "", "", "", "1", "0.500", "a\\|b"]
     assert "nan" not in text and "None" not in text
     short = to_markdown(_series(_planted(0)), max_rows=5)
     assert _day(34) in short and _day(29) not in short and "30 older days" in short

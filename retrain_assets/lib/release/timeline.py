@@ -1,8 +1,13 @@
-"""Model history: one row per data day, the day the live AUC dropped, a markdown table and a chart.
+"""Model history: one row per data day, the day the live metric degraded, a markdown table and a
+chart.
 
 "When did the model begin to degrade?" is answered from facts spread over Dagster runs and MLflow;
 the ``model_history`` asset collects them per day and this module turns them into one frame, a
 change-point estimate (docs/concept_drift.md) and pictures for a person.
+
+``live_metric`` is the model task's primary metric on the day's labels (binary ROC AUC, multiclass
+macro ROC AUC, regression RMSE); for a binary model it equals ``live_auc``. A degradation is a
+fall of a higher-is-better metric and a rise of a lower-is-better one (``higher_is_better``).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from retrain_assets.lib.tables import markdown_table
 COLUMNS = [
     "day",
     "live_auc",
+    "live_metric",
     "estimated_auc",
     "estimated_auc_low",
     "estimated_auc_high",
@@ -31,8 +37,28 @@ COLUMNS = [
     "promoted_to",
     "rolled_back_to",
 ]
-_FLOATS = ("live_auc", "estimated_auc", "estimated_auc_low", "estimated_auc_high", "drift_share")
+_FLOATS = (
+    "live_auc",
+    "live_metric",
+    "estimated_auc",
+    "estimated_auc_low",
+    "estimated_auc_high",
+    "drift_share",
+)
 _STRINGS = ("champion_version", "promoted_to", "rolled_back_to")
+METRIC_LABELS = {
+    "roc_auc": "AUC",
+    "macro_roc_auc": "macro AUC",
+    "rmse": "RMSE",
+    "mae": "MAE",
+    "log_loss": "log loss",
+}
+"""How the chart names each task metric (``lib/training/tasks.py``); others show their name."""
+
+
+def metric_label(metric: str) -> str:
+    """The chart's name for ``metric``: ``roc_auc`` -> ``AUC``, ``rmse`` -> ``RMSE``, ..."""
+    return METRIC_LABELS.get(metric, metric)
 
 
 def _missing(value: Any) -> bool:
@@ -53,6 +79,8 @@ def history_frame(days: list[dict[str, Any]]) -> pd.DataFrame:
     Several dicts for one day (e.g. a drift run and a retrain run) are merged: reasons are
     concatenated (duplicates dropped, order kept), otherwise the last non-null value wins.
     ``champion_version`` is forward-filled because the champion stays until something changes it.
+    A day with ``live_auc`` but no ``live_metric`` gets its AUC as ``live_metric`` (a binary
+    model's metric is its AUC).
     """
     merged: dict[str, dict[str, Any]] = {}
     for record in days:
@@ -66,6 +94,8 @@ def history_frame(days: list[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for day in sorted(merged):
         row = merged[day]
+        if "live_metric" not in row and "live_auc" in row:
+            row["live_metric"] = row["live_auc"]
         out: dict[str, Any] = {"day": day, "retrain_reasons": ",".join(row["retrain_reasons"])}
         out.update({c: float(row[c]) if c in row else math.nan for c in _FLOATS})
         out.update({c: str(row[c]) if c in row else None for c in _STRINGS})
@@ -77,21 +107,28 @@ def history_frame(days: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def degradation_start(
-    frame: pd.DataFrame, column: str = "live_auc", min_segment: int = 3, alpha: float = 0.05
+    frame: pd.DataFrame,
+    column: str = "live_metric",
+    min_segment: int = 3,
+    alpha: float = 0.05,
+    higher_is_better: bool = True,
 ) -> dict[str, Any] | None:
-    """Estimate the first day of a lower ``column`` level, or None if there is no real drop.
+    """Estimate the first day of a worse ``column`` level, or None if there is no real change.
 
-    Every split with >= ``min_segment`` (at least 2, for the t-test) non-NaN points per side is
-    tried; the one minimising the within-segment sum of squares wins. It is reported only if the
-    mean after is lower and the Welch p, Bonferroni-adjusted by the number of splits (the split
-    was chosen to make the means differ most, so the raw p is optimistic), is below ``alpha``.
-    ``p_value`` is the raw Welch p.
+    Worse is lower when ``higher_is_better`` (an AUC), higher otherwise (an RMSE). Every split
+    with >= ``min_segment`` (at least 2, for the t-test) non-NaN points per side is tried; the one
+    minimising the within-segment sum of squares wins. It is reported only if the mean after is
+    worse and the Welch p, Bonferroni-adjusted by the number of splits (the split was chosen to
+    make the means differ most, so the raw p is optimistic), is below ``alpha``. ``before`` and
+    ``after`` are the segment means in the metric's units, ``drop`` how much worse the after
+    mean is (positive in both directions), ``p_value`` the raw Welch p.
     """
     from scipy.stats import ttest_ind
 
     m = max(int(min_segment), 2)
     data = frame[["day", column]].dropna()
-    y = data[column].to_numpy(dtype=float)
+    sign = 1.0 if higher_is_better else -1.0  # the detector looks for a fall of sign * y
+    y = sign * data[column].to_numpy(dtype=float)
     n = len(y)
     if n < 2 * m:
         return None
@@ -112,8 +149,8 @@ def degradation_start(
         return None
     return {
         "day": str(data["day"].iloc[split]),
-        "before": float(before.mean()),
-        "after": float(after.mean()),
+        "before": float(sign * before.mean()),
+        "after": float(sign * after.mean()),
         "drop": float(before.mean() - after.mean()),
         "p_value": p,
         "p_adjusted": p_adjusted,
@@ -145,9 +182,17 @@ _EVENTS = (  # column, colour, line style, label
 )
 
 
-def plot_png(frame: pd.DataFrame, path: str | os.PathLike[str], change: dict | None = None) -> None:
-    """Draw live AUC and the AUC estimated before labels (top) and drift share (bottom) with event
-    markers; write ``path`` atomically.
+def plot_png(
+    frame: pd.DataFrame,
+    path: str | os.PathLike[str],
+    change: dict | None = None,
+    metric: str = "roc_auc",
+) -> None:
+    """Draw the live ``metric`` (``live_metric``) and, for a binary model, the AUC estimated before
+    labels (top) and drift share (bottom) with event markers; write ``path`` atomically.
+
+    The top panel's y label names the metric (:func:`metric_label`: ``AUC``, ``macro AUC``,
+    ``RMSE``); the estimate and its band are drawn only on days with an ``estimated_auc``.
 
     A bare ``Figure`` with the Agg canvas is used instead of pyplot: no global backend switch, no
     window, safe in Dagster's threaded executors. Retrains are orange dotted lines labelled with
@@ -161,10 +206,13 @@ def plot_png(frame: pd.DataFrame, path: str | os.PathLike[str], change: dict | N
     fig = Figure(figsize=(11, 6.5), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     ax_auc, ax_drift = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
-    ax_auc.plot(days, frame["live_auc"], marker=".", color="tab:blue", label="live AUC (label day)")
+    label = metric_label(metric)
+    ax_auc.plot(
+        days, frame["live_metric"], marker=".", color="tab:blue", label=f"live {label} (label day)"
+    )
     _draw_estimate(frame, days, ax_auc)
     ax_drift.bar(days, frame["drift_share"].fillna(0.0), color="tab:purple", width=0.8)
-    ax_auc.set_ylabel("AUC")
+    ax_auc.set_ylabel(label)
     ax_drift.set_ylabel("drift share")
     ax_auc.set_title("Model history")
     _draw_events(frame, days, ax_auc, ax_drift)
