@@ -25,6 +25,7 @@ from tests.conftest import SMALL, Loop, Project, failure_message, latest_metadat
 SPEC = dataclasses.replace(SMALL, drift="none", days=4, label_delay=1)
 ALL = ("landing_sensor", "bootstrap_sensor", "drift_sensor", "performance_sensor")
 METRIC = {"multiclass": "macro_roc_auc", "regression": "rmse"}
+UNSEEN_DAY = "2024-01-03"
 
 
 def _project(tmp_path: Path, task: str, overrides: dict | None = None) -> Project:
@@ -42,6 +43,11 @@ def test_a_task_model_is_trained_gated_and_judged_in_its_metric(
     tmp_path: Path, instance, task: str
 ) -> None:
     project = _project(tmp_path, task)
+    if task == "multiclass":  # a class no training data held: accepted, counted, noted
+        path = project.landing / "labels" / f"{UNSEEN_DAY}.parquet"
+        labels = pd.read_parquet(path)
+        labels.loc[:4, "repayment"] = "written_off"
+        labels.to_parquet(path)
     loop = Loop(project, instance)
     loop.settle(ALL)
     assert all(r.success for r in loop.results), [failure_message(r) for r in loop.results]
@@ -73,6 +79,13 @@ def test_a_task_model_is_trained_gated_and_judged_in_its_metric(
     day, meta = sorted(reports.items())[-1]
     assert meta["metric"] == METRIC[task]
     assert meta["metric_value"] == pytest.approx(_recomputed(project, task, day), abs=1e-9)
+    if task == "multiclass":
+        assert latest_metadata(instance, names.LABEL_BATCH)[UNSEEN_DAY]["unseen_class_labels"] == 5
+        unseen = reports[UNSEEN_DAY]
+        assert unseen["unseen_labels"] == 5
+        assert unseen["metric_value"] == pytest.approx(
+            _recomputed(project, task, UNSEEN_DAY), abs=1e-9
+        )
     estimated = latest_metadata(instance, names.ESTIMATED_PERFORMANCE)
     assert all("not estimated" in m["estimate"] for m in estimated.values())
 
@@ -94,6 +107,7 @@ def _recomputed(project: Project, task: str, day: str) -> float:
         error = rows[target].to_numpy(float) - rows["champion_score"].to_numpy(float)
         return math.sqrt(float(np.mean(error**2)))
     classes = json.loads(rows["champion_classes"].iloc[0])
+    rows = rows[rows[target].astype(str).isin(classes)]  # a class the model never saw: left out
     proba = np.vstack(rows["champion_proba"].to_numpy())
     return tasks.task_metrics("multiclass")[0](rows[target].astype(str), proba, classes)
 
@@ -114,3 +128,20 @@ def test_regression_labels_that_are_not_numbers_fail_naming_file_and_column(
     message = failure_message(failed[0])
     assert "2024-01-03.csv" in message and "loss_amount" in message
     assert "non-numeric" in message
+
+
+def test_a_class_that_vanished_from_the_training_window_fails_the_data_gate(tmp_path: Path) -> None:
+    from retrain_assets.lib.training.fitting import DAY, SPLIT, TARGET
+    from retrain_assets.training.dataset import data_gate_result
+
+    project = _project(tmp_path, "multiclass")
+    rows = pd.read_parquet(project.landing / "reference.parquet")
+    rows = rows.rename(columns={"repayment": TARGET})
+    rows[SPLIT] = np.where(np.arange(len(rows)) < 1500, "train", "test")
+    rows["_order"] = np.arange(len(rows))
+    rows[DAY] = rows["timestamp"].dt.date.astype(str)
+    rows = rows[~((rows[SPLIT] == "train") & (rows[TARGET] == "late"))]
+    check = data_gate_result(project.cfg, rows, ["default", "late", "on_time"])
+    assert not check.passed
+    assert "'late'" in check.description and "vanished" in check.description
+    assert check.metadata["failed_rules"].value == "class_balance"
