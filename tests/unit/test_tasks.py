@@ -376,3 +376,10 @@ def test_paired_rejects_bad_inputs() -> None:
         paired_non_inferiority([0.3, 0.2], [0.4, 0.1], margin=-0.01)
     with pytest.raises(ValueError, match="confidence"):
         paired_non_inferiority([0.3, 0.2], [0.4, 0.1], margin=0.01, confidence=0.4)
+
+
+def test_an_error_metric_without_champion_or_ceiling_passes_and_says_there_is_no_bound():
+    rmse = task_metrics("regression")[0]
+    gate = relative_gate(rmse, 1234.5, None, ratio=0.99, floor=math.inf)
+    assert gate.passed and gate.bar == math.inf
+    assert "no ceiling (no champion, no absolute bound)" in gate.detail

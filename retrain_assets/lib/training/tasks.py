@@ -283,6 +283,8 @@ def _bar(metric: Metric, champion: float | None, ratio: float, floor: float) -> 
     """The bar and the text saying how it was made."""
     bound = "floor" if metric.higher_is_better else "ceiling"
     if champion is None:
+        if math.isinf(floor):
+            return floor, f"no {bound} (no champion, no absolute bound)"
         return floor, f"the {bound} {_fmt(floor)} (no champion)"
     if metric.higher_is_better:
         scaled, how = ratio * champion, f"{ratio:g} x champion {_fmt(champion)}"
