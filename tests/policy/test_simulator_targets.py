@@ -44,9 +44,9 @@ START = dt.date(2025, 3, 1)
 GATES = {"gates": {"max_p95_latency_ms": 5000}}
 
 
-def _replay(tmp_path: Path, kind: str) -> dict[str, Any]:
+def _replay(tmp_path: Path, kind: str, task: str = "binary") -> dict[str, Any]:
     spec = sim.SimulationSpec(
-        days=90, rows_per_day=1000, drift=kind, drift_day=30, seed=0, start_date=START
+        days=90, rows_per_day=1000, drift=kind, drift_day=30, seed=0, start_date=START, task=task
     )
     sim.simulate(tmp_path / "feed", spec)
     path = tmp_path / "feed" / "retrain.yaml"
@@ -55,7 +55,8 @@ def _replay(tmp_path: Path, kind: str) -> dict[str, Any]:
     report = run_backtest(cfg, tmp_path / "replay", truth=load_truth(None, cfg))
     out = Path(os.environ.get("POLICY_RESULTS", tmp_path))
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{kind}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    name = kind if task == "binary" else f"{task}_{kind}"
+    (out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
 
 

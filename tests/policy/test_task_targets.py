@@ -13,36 +13,13 @@ never-retrained model's, in the metric's direction. Each test writes its summary
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
-from retrain_assets.backtest.replay import load_truth, run_backtest
-from retrain_assets.config import load_config
-from retrain_assets.lib.data import simulate as sim
-from tests.policy.test_simulator_targets import GATES, START, _soft
+from tests.policy.test_simulator_targets import _replay, _soft
 
 pytestmark = pytest.mark.policy
-
-
-def _replay(tmp_path: Path, task: str) -> dict[str, Any]:
-    spec = sim.SimulationSpec(
-        days=90, rows_per_day=1000, drift="abrupt", drift_day=30, seed=0, start_date=START,
-        task=task,
-    )  # fmt: skip
-    sim.simulate(tmp_path / "feed", spec)
-    path = tmp_path / "feed" / "retrain.yaml"
-    path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), **GATES}))
-    cfg = load_config(path)
-    report = run_backtest(cfg, tmp_path / "replay", truth=load_truth(None, cfg))
-    out = Path(os.environ.get("POLICY_RESULTS", tmp_path))
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{task}_abrupt.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    return report
 
 
 @pytest.mark.parametrize(
@@ -51,7 +28,7 @@ def _replay(tmp_path: Path, task: str) -> dict[str, Any]:
 def test_an_abrupt_shift_is_caught_retrained_promoted_and_pays_off(
     tmp_path: Path, task: str, metric: str
 ) -> None:
-    report = _replay(tmp_path, task)
+    report = _replay(tmp_path, "abrupt", task)
     s = report["summary"]
     assert s["metric"] == metric
     after = [(d, r) for d, r in _soft(report) if d >= s["true_drift_day"]]
