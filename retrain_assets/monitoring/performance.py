@@ -68,9 +68,11 @@ def target_drift_metadata(
     from retrain_assets.lib.monitoring.performance import target_drift
     from retrain_assets.lib.training.fitting import SPLIT, TARGET
 
+    if cfg.task == "binary":
+        return {}
     champion = registry.alias_version(names.CHAMPION)
     md5 = registry.version_tags(champion).get("dvc_md5") if champion else None
-    if cfg.task == "binary" or not md5:
+    if not md5:
         return {}
     try:
         trained = pd.read_parquet(dvc.cached(md5), columns=[TARGET, SPLIT])

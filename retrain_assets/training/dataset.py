@@ -176,4 +176,5 @@ def build_training_set(
                 "mlflow_run": dg.MetadataValue.url(mlflow.run_url(mlflow.run_id)),
             },
         )
-        yield data_gate_result(cfg, chosen, champion_classes(registry))
+        expected = champion_classes(registry) if cfg.task == "multiclass" else None
+        yield data_gate_result(cfg, chosen, expected)
