@@ -1,4 +1,9 @@
-"""The ``retrain-assets`` command line."""
+"""The ``retrain-assets`` command line.
+
+``RETRAIN_CONFIG`` (and ``backtest --config``) may name one model's YAML file or a fleet folder of
+model files (``retrain_assets.fleet``); with a fleet, ``backtest`` and ``rollback`` take
+``--model NAME`` and ``models`` lists what loads.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +15,15 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
+from retrain_assets import names
 from retrain_assets.lib.data import simulate as sim
 
 if TYPE_CHECKING:
     from retrain_assets.backtest.report import DayRecord
+    from retrain_assets.config import RetrainConfig
+    from retrain_assets.fleet import Fleet
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -30,9 +38,48 @@ def _simulate(args: argparse.Namespace) -> int:
         reference_rows=args.reference_rows,
         task=args.task,
     )
+    if args.model is not None:
+        return _simulate_fleet_model(args, spec)
     truth = sim.simulate(args.out, spec, overwrite=args.overwrite)
     print(json.dumps(truth, indent=2))
     print(f"wrote {args.out}/landing and {args.out}/retrain.yaml", file=sys.stderr)
+    return 0
+
+
+def fleet_model_contract(contract: dict[str, Any], name: str) -> dict[str, Any]:
+    """A simulated feed's ``retrain.yaml`` mapping as the fleet file ``<name>.yaml`` beside the
+    folder ``<name>/`` that holds its feed: landing_dir under ``<name>/``; no workdir, registered
+    model or experiment (nor tracking URI), so the fleet's defaults name them after the model."""
+    data = {**contract["data"], "landing_dir": f"{name}/{contract['data']['landing_dir']}"}
+    model = {k: v for k, v in contract["model"].items() if k != "registered_name"}
+    out = {k: v for k, v in contract.items() if k not in ("workdir", "mlflow")}
+    return {**out, "data": data, "model": model}
+
+
+def _simulate_fleet_model(args: argparse.Namespace, spec: sim.SimulationSpec) -> int:
+    """simulate --model NAME: the feed and its answer key in <out>/<NAME>/, the model's file in
+    <out>/<NAME>.yaml (the fleet folder's layout)."""
+    import yaml
+
+    from retrain_assets.fleet import MODEL_NAME
+    from retrain_assets.lib.files import write_text
+
+    name, out = args.model, Path(args.out)
+    if not MODEL_NAME.fullmatch(name):
+        raise SystemExit(
+            f"error: --model {name!r} is not a model name: a letter, then letters, digits or _"
+        )
+    if (out / f"{name}.yml").exists():
+        raise SystemExit(f"error: {out / f'{name}.yml'} already describes model {name}")
+    truth = sim.simulate(out / name, spec, overwrite=args.overwrite)
+    single = out / name / "retrain.yaml"  # the single-model contract: re-homed, then removed
+    contract = yaml.safe_load(single.read_text(encoding="utf-8"))
+    model_file = out / f"{name}.yaml"
+    text = yaml.safe_dump(fleet_model_contract(contract, name), sort_keys=False)
+    write_text(text, model_file)
+    single.unlink()
+    print(json.dumps(truth, indent=2))
+    print(f"wrote {model_file} and {out / name}/landing (fleet folder {out})", file=sys.stderr)
     return 0
 
 
@@ -47,21 +94,51 @@ def _dev(args: argparse.Namespace) -> int:
     )
 
 
+def _fleet(config: str | Path | None) -> Fleet:
+    from retrain_assets.fleet import load_fleet
+
+    return load_fleet(config)
+
+
+def model_config(fleet: Fleet, model: str | None) -> RetrainConfig:
+    """The config of --model in fleet; SystemExit with the names when it is missing or unknown."""
+    from retrain_assets.config import ConfigError
+
+    try:
+        return fleet.model(model)
+    except ConfigError as exc:
+        hint = "; choose one with --model NAME" if model is None else ""
+        if fleet.single and model is not None:
+            hint = "; drop --model, or point the config at a fleet folder"
+        raise SystemExit(f"error: {exc}{hint}") from None
+
+
+def _promoted_metadata(result: Any) -> dict[str, Any]:
+    """The metadata of the run's promoted_model materialization (key prefixed or not)."""
+    events = [
+        e
+        for e in result.get_asset_materialization_events()
+        if e.asset_key is not None and e.asset_key.path[-1] == names.PROMOTED_MODEL
+    ]
+    meta = events[0].step_materialization_data.materialization.metadata
+    return {k: v.value for k, v in meta.items()}
+
+
 def _rollback(args: argparse.Namespace) -> int:
     """Run rollback_job against the instance in $DAGSTER_HOME, so the UI shows who and why."""
     import getpass
 
     import dagster as dg
 
-    from retrain_assets import names
-    from retrain_assets.config import load_config
     from retrain_assets.definitions import build_definitions
     from retrain_assets.run_config import rollback_run_config
+    from retrain_assets.scope import Scope
 
-    defs = build_definitions(load_config())
-    job = defs.resolve_job_def(names.ROLLBACK_JOB)
+    cfg = model_config(_fleet(None), args.model)
+    scope = Scope.of(cfg)
+    job = build_definitions(cfg).resolve_job_def(scope.name(names.ROLLBACK_JOB))
     who = args.by or getpass.getuser()
-    run_config = rollback_run_config(args.reason, requested_by=who)
+    run_config = rollback_run_config(args.reason, requested_by=who, scope=scope)
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
             instance=instance, run_config=run_config, raise_on_error=False
@@ -69,8 +146,7 @@ def _rollback(args: argparse.Namespace) -> int:
     if not result.success:
         print(f"rollback failed (Dagster run {result.run_id})", file=sys.stderr)
         return 1
-    event = result.asset_materializations_for_node(names.PROMOTED_MODEL)[0]
-    meta = {k: v.value for k, v in event.metadata.items()}
+    meta = _promoted_metadata(result)
     print(f"champion v{meta['old_version']} -> v{meta['new_version']} ({args.reason}; by {who})")
     return 0
 
@@ -171,14 +247,13 @@ def _backtest(args: argparse.Namespace) -> int:
     _quiet_mlflow()
     from retrain_assets.backtest.replay import load_truth, run_backtest
     from retrain_assets.backtest.report import format_report
-    from retrain_assets.config import load_config
 
     if args.compare:
         return _compare(args)
     if args.policy or args.policies or args.chart:
         raise SystemExit("--policy, --policies and --chart go with --compare")
-    cfg = load_config(args.config)
-    truth = load_truth(args.truth, cfg)
+    cfg = model_config(_fleet(args.config), args.model)
+    truth = load_truth(truth_path(args.truth, cfg), cfg)
     progress = None if args.quiet else ProgressLine(sys.stderr)
     with tempfile.TemporaryDirectory(prefix="retrain-backtest-") as tmp:
         out = Path(args.out) if args.out else Path(tmp)
@@ -203,6 +278,53 @@ def _backtest(args: argparse.Namespace) -> int:
     if args.out:
         print(f"instance, MLflow store and DVC repo kept in {args.out}", file=sys.stderr)
     return 0
+
+
+def truth_path(given: Path | None, cfg: RetrainConfig) -> Path | None:
+    """--truth, else for a fleet model <folder>/<model>/ground_truth.json when it exists (where
+    `simulate --model` writes it); None lets load_truth look beside the config file."""
+    if given is not None or cfg.fleet_model is None or cfg.source is None:
+        return given
+    beside = cfg.source.parent / cfg.fleet_model / "ground_truth.json"
+    return beside if beside.is_file() else None
+
+
+def model_lines(fleet: Fleet) -> list[str]:
+    """`models`: a line per model (name, task, registered model, workdir, ok), then one per
+    broken model (name, BROKEN, file, the error on one line)."""
+    rows = [
+        [name, cfg.task, cfg.model.registered_name, str(cfg.workdir), "ok"]
+        for name, cfg in fleet.models.items()
+    ]
+    names_width = max((len(b.name) for b in fleet.broken), default=0)
+    widths = [max([len(r[i]) for r in rows] + [names_width * (i == 0)]) for i in range(4)]
+    lines = [
+        "  ".join([*(c.ljust(w) for c, w in zip(r, widths, strict=False)), r[4]]) for r in rows
+    ]
+    for b in fleet.broken:
+        first, *rest = [line.strip() for line in b.error.splitlines() if line.strip()] or [""]
+        error = " ".join([first, "; ".join(rest)]).strip()
+        lines.append(f"{b.name.ljust(widths[0])}  BROKEN  {b.file}  {error}")
+    return lines
+
+
+def _models(args: argparse.Namespace) -> int:
+    """Print the models of the config in force; exit 1 when one is broken (or nothing loads)."""
+    from retrain_assets.config import ConfigError
+
+    try:
+        fleet = _fleet(args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for line in model_lines(fleet):
+        print(line)
+    if fleet.single:
+        where = f"single-model config {next(iter(fleet.models.values())).source}"
+    else:
+        where = f"fleet folder {fleet.folder}"
+    print(f"{where}: {len(fleet.models)} ok, {len(fleet.broken)} broken", file=sys.stderr)
+    return 1 if fleet.broken else 0
 
 
 def _chart_path(args: argparse.Namespace) -> Path:
@@ -234,10 +356,9 @@ def _compare(args: argparse.Namespace) -> int:
 
     from retrain_assets.backtest import compare
     from retrain_assets.backtest.replay import load_truth
-    from retrain_assets.config import load_config
 
-    cfg = load_config(args.config)
-    truth = load_truth(args.truth, cfg)
+    cfg = model_config(_fleet(args.config), args.model)
+    truth = load_truth(truth_path(args.truth, cfg), cfg)
     try:
         chosen = (
             [n.strip() for n in args.policies.split(",") if n.strip()] if args.policies else None
@@ -283,10 +404,51 @@ def _iso_day(value: str) -> str:
     return dt.date.fromisoformat(value).isoformat()
 
 
+MODEL_HELP = (
+    "the model, when the config is a fleet folder (required then); with a single file it is "
+    "optional and must be that model's model.registered_name"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="retrain-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("simulate", help="write a simulated landing folder, retrain.yaml and truth")
+    _simulate_arguments(s)
+    s.set_defaults(func=_simulate)
+    d = sub.add_parser("dev", help="demo data if needed, the MLflow UI and `dagster dev`")
+    d.add_argument("--host", default="127.0.0.1", help="bind address (default: localhost only)")
+    d.add_argument("--port", type=int, default=3000, help="Dagster UI port")
+    d.add_argument("--mlflow-port", type=int, default=5000, help="MLflow UI port")
+    d.add_argument(
+        "--feed-interval", type=float, default=20.0, help="seconds between demo days landing"
+    )
+    d.set_defaults(func=_dev)
+    r = sub.add_parser("rollback", help="move the champion back to the version it replaced")
+    r.add_argument("--reason", required=True, help="recorded on the version and the run")
+    r.add_argument("--by", default=None, help="who asks (default: the current user)")
+    r.add_argument("--model", default=None, metavar="NAME", help=MODEL_HELP)
+    r.set_defaults(func=_rollback)
+    b = sub.add_parser(
+        "backtest",
+        help="replay a landing folder day by day through the real sensors, jobs and schedule",
+    )
+    _backtest_arguments(b)
+    b.set_defaults(func=_backtest)
+    m = sub.add_parser(
+        "models",
+        help="list the models of the config in force, ok or broken (exit 1 when one is broken)",
+    )
+    m.add_argument(
+        "--config",
+        default=None,
+        help="a model's YAML file or a fleet folder (default: $RETRAIN_CONFIG, else the demo's)",
+    )
+    m.set_defaults(func=_models)
+    return parser
+
+
+def _simulate_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--out", required=True, help="output folder")
     s.add_argument("--days", type=int, default=60)
     s.add_argument("--rows-per-day", type=int, default=1000)
@@ -308,30 +470,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="first day (default: far enough back that every file is dated in the past)",
     )
     s.add_argument("--overwrite", action="store_true", help="replace an existing landing folder")
-    s.set_defaults(func=_simulate)
-    d = sub.add_parser("dev", help="demo data if needed, the MLflow UI and `dagster dev`")
-    d.add_argument("--host", default="127.0.0.1", help="bind address (default: localhost only)")
-    d.add_argument("--port", type=int, default=3000, help="Dagster UI port")
-    d.add_argument("--mlflow-port", type=int, default=5000, help="MLflow UI port")
-    d.add_argument(
-        "--feed-interval", type=float, default=20.0, help="seconds between demo days landing"
+    s.add_argument(
+        "--model",
+        default=None,
+        metavar="NAME",
+        help="write one model of a fleet: --out is the fleet folder, the model's file "
+        "<out>/NAME.yaml (fleet defaults for workdir, registered model and experiment) and its "
+        "feed and ground_truth.json in <out>/NAME/",
     )
-    d.set_defaults(func=_dev)
-    r = sub.add_parser("rollback", help="move the champion back to the version it replaced")
-    r.add_argument("--reason", required=True, help="recorded on the version and the run")
-    r.add_argument("--by", default=None, help="who asks (default: the current user)")
-    r.set_defaults(func=_rollback)
-    b = sub.add_parser(
-        "backtest",
-        help="replay a landing folder day by day through the real sensors, jobs and schedule",
-    )
-    _backtest_arguments(b)
-    b.set_defaults(func=_backtest)
-    return parser
 
 
 def _backtest_arguments(b: argparse.ArgumentParser) -> None:
-    b.add_argument("--config", required=True, help="the retrain.yaml of the data to replay")
+    b.add_argument(
+        "--config",
+        required=True,
+        help="the retrain.yaml of the data to replay, or a fleet folder (then --model NAME)",
+    )
+    b.add_argument("--model", default=None, metavar="NAME", help=MODEL_HELP)
     b.add_argument("--from", dest="date_from", type=_iso_day, default=None, help="first day")
     b.add_argument("--to", dest="date_to", type=_iso_day, default=None, help="last day")
     b.add_argument("--json", default=None, help="also write the report as JSON to this path")

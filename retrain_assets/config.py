@@ -4,6 +4,10 @@ The file's path comes from ``RETRAIN_CONFIG``. Without it the demo feed's config
 ``demo/retrain.yaml`` under the current folder (written by ``retrain-assets simulate --out demo``),
 is used. Relative paths resolve against the folder of the config file. Unknown keys and wrong types
 are errors that name the key; missing files are errors that name the path.
+
+``RETRAIN_CONFIG`` may also name a folder of model files, one model each (a fleet): that is
+``retrain_assets.fleet``, which reads each file with the steps below (``read_raw_config``, then
+``build_config``) and marks each config with its model name (``with_fleet_model``).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 ENV_VAR = "RETRAIN_CONFIG"
 DEMO_CONFIG = Path("demo") / "retrain.yaml"
@@ -380,6 +384,9 @@ class RetrainConfig(_Strict):
     mlflow: MlflowConfig = MlflowConfig()
     source: Path | None = None
     """The file this config was read from (set by the loader)."""
+    # Not a field: no file sets it and the config reference does not list it. The fleet loader
+    # sets it (with_fleet_model); model_copy keeps it.
+    _fleet_model: str | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _keys_fit_the_task(self) -> RetrainConfig:
@@ -430,6 +437,18 @@ class RetrainConfig(_Strict):
     def tracking_uri(self) -> str:
         return self.mlflow.tracking_uri or f"sqlite:///{self.workdir / 'mlflow.db'}"
 
+    @property
+    def fleet_model(self) -> str | None:
+        """The model's name in a fleet folder (its file's stem); None for a single-file config."""
+        return self._fleet_model
+
+
+def with_fleet_model(cfg: RetrainConfig, name: str | None) -> RetrainConfig:
+    """A copy of cfg marked as the fleet's model ``name`` (None: a single-model config)."""
+    marked = cfg.model_copy()
+    marked._fleet_model = name  # a private attribute: settable although the model is frozen
+    return marked
+
 
 def _format_error(path: Path, err: ValidationError) -> str:
     lines = [f"invalid config {path}:"]
@@ -449,8 +468,8 @@ def config_path() -> Path:
     return Path(os.environ.get(ENV_VAR) or DEMO_CONFIG).expanduser().resolve()
 
 
-def load_config(path: str | Path | None = None, *, require_landing: bool = True) -> RetrainConfig:
-    """Read, validate and resolve a config file; ConfigError names what is wrong."""
+def _config_file(path: str | Path | None) -> Path:
+    """The config file to read: path, else $RETRAIN_CONFIG, else the demo's; it must exist."""
     file = Path(path).expanduser().resolve() if path is not None else config_path()
     if not file.is_file():
         hint = (
@@ -461,12 +480,23 @@ def load_config(path: str | Path | None = None, *, require_landing: bool = True)
             )
         )
         raise ConfigError(f"config file not found: {file}{hint}")
+    return file
+
+
+def read_raw_config(file: Path) -> dict[str, Any]:
+    """The file's YAML mapping, unvalidated; ConfigError for bad YAML, a key written twice or a
+    document that is not a mapping."""
     try:
         raw = yaml.load(file.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {file} is not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {file} must hold a mapping, got {type(raw).__name__}")
+    return raw
+
+
+def build_config(file: Path, raw: dict[str, Any], *, require_landing: bool = True) -> RetrainConfig:
+    """Validate a raw mapping read from file; resolve its relative paths against file's folder."""
     try:
         cfg = RetrainConfig.model_validate(raw)
     except ValidationError as exc:
@@ -479,3 +509,9 @@ def load_config(path: str | Path | None = None, *, require_landing: bool = True)
     if require_landing and not cfg.data.landing_dir.is_dir():
         raise ConfigError(f"{file}: data.landing_dir does not exist: {cfg.data.landing_dir}")
     return cfg
+
+
+def load_config(path: str | Path | None = None, *, require_landing: bool = True) -> RetrainConfig:
+    """Read, validate and resolve a config file; ConfigError names what is wrong."""
+    file = _config_file(path)
+    return build_config(file, read_raw_config(file), require_landing=require_landing)

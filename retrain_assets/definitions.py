@@ -1,11 +1,21 @@
 """The code location: the config in $RETRAIN_CONFIG (or the demo config), and the Definitions of
-each domain of the flow (ingest -> monitoring -> training -> release), merged."""
+each domain of the flow (ingest -> monitoring -> training -> release), merged.
 
+$RETRAIN_CONFIG may also name a folder of model files (retrain_assets/fleet.py): each model's
+Definitions are built the same way under its own names (retrain_assets/scope.py) and merged. A
+model whose file does not load is left out, logged, and shown in the UI as an asset
+`<model>/config_error` (group `fleet_config_errors`) whose description is the error; the others
+load.
+"""
+
+import logging
 import warnings
 
 import dagster as dg
 
-from retrain_assets.config import RetrainConfig, load_config
+from retrain_assets import names
+from retrain_assets.config import RetrainConfig
+from retrain_assets.fleet import BrokenModel, Fleet, load_fleet
 from retrain_assets.ingest import build_ingest_defs
 from retrain_assets.monitoring import build_monitoring_defs
 from retrain_assets.preflight import check_antlr
@@ -35,9 +45,36 @@ def build_definitions(cfg: RetrainConfig) -> dg.Definitions:
     )
 
 
+def broken_model_spec(broken: BrokenModel) -> dg.AssetSpec:
+    """What the UI shows of a model whose file did not load: an asset with the error."""
+    return dg.AssetSpec(
+        key=[broken.name, names.CONFIG_ERROR],
+        group_name=names.CONFIG_ERRORS_GROUP,
+        description=f"Model {broken.name} is not loaded: its config file is broken.\n\n"
+        f"```\n{broken.error}\n```",
+        metadata={"file": dg.MetadataValue.path(str(broken.file)), "error": broken.error},
+        kinds={"yaml"},
+    )
+
+
+def build_fleet_definitions(fleet: Fleet) -> dg.Definitions:
+    """Every loaded model's Definitions, merged (a single file: exactly build_definitions)."""
+    if fleet.single:
+        [cfg] = fleet.models.values()
+        return build_definitions(cfg)
+    log = logging.getLogger(__name__)
+    for broken in fleet.broken:
+        log.warning("model %s is not loaded: %s", broken.name, broken.error)
+    return dg.Definitions.merge(
+        *(build_definitions(cfg) for cfg in fleet.models.values()),
+        dg.Definitions(assets=[broken_model_spec(b) for b in fleet.broken]),
+    )
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
     """What Dagster loads (`dg dev`, `dagster dev -m retrain_assets.definitions`, the daemon and
-    every run worker): the config read from $RETRAIN_CONFIG, built on first use."""
+    every run worker): the config (or folder of model configs) read from $RETRAIN_CONFIG, built
+    on first use."""
     check_antlr()
-    return build_definitions(load_config())
+    return build_fleet_definitions(load_fleet())

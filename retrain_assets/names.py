@@ -25,6 +25,10 @@ MONITORING_GROUP = "monitoring"
 TRAINING_GROUP = "training"
 RELEASE_GROUP = "release"
 
+CONFIG_ERROR = "config_error"
+"""In a fleet: `<model>/config_error`, the UI's record of a model whose file did not load."""
+CONFIG_ERRORS_GROUP = "fleet_config_errors"
+
 # Asset checks: <asset>_<property>.
 REFERENCE_DATASET_SCHEMA = "reference_dataset_schema"
 FEATURE_BATCH_SCHEMA = "feature_batch_schema"
@@ -95,6 +99,12 @@ GATES_TAG = "retrain/gates"
 """Set to `failed` on a retraining run whose data or model gate failed: a decision, not an
 error, so it counts for cooldowns and the schedule like a retraining that passed (a run that
 failed any other way does not, and is retried)."""
+MODEL_TAG = "retrain/model"
+"""In a fleet (RETRAIN_CONFIG is a folder of model files): the model a run belongs to, on every
+run."""
+CYCLE_TAG = "retrain/cycle"
+"""In a fleet: the model whose champion a run may change (retraining, canary and rollback runs);
+the run queue lets one run per value execute at a time."""
 LANDING_FILE_TAG = "landing/file"
 LANDING_SHA_TAG = "landing/sha256"
 LANDING_KIND_TAG = "landing/kind"

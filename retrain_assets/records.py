@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 import dagster as dg
 
 from retrain_assets import names
+from retrain_assets.scope import SINGLE, Scope
 
 PAGE = 100
 IN_FLIGHT = [
@@ -22,14 +23,15 @@ tagged as stopped by a gate)."""
 
 
 def new_materializations(
-    instance: dg.DagsterInstance, asset: str, after: int | None
+    instance: dg.DagsterInstance, asset: dg.AssetKey | str, after: int | None
 ) -> Iterator[tuple[int, str | None, dict]]:
     """(storage id, partition, metadata values) of materialisations after a storage id, oldest
     first, read page by page."""
     cursor = after
+    key = asset if isinstance(asset, dg.AssetKey) else dg.AssetKey(asset)
     while True:
         page = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), after_storage_id=cursor),
+            dg.AssetRecordsFilter(asset_key=key, after_storage_id=cursor),
             limit=PAGE,
             ascending=True,
         )
@@ -44,20 +46,21 @@ def new_materializations(
             return
 
 
-def last_retrain_day(instance: dg.DagsterInstance) -> str | None:
+def last_retrain_day(instance: dg.DagsterInstance, scope: Scope = SINGLE) -> str | None:
     """The newest data day of a retraining run that is queued, running or succeeded, or that a
     gate stopped (its candidate was judged and rejected: retrying the next day would judge
     nearly the same rows again). A run that failed any other way does not count."""
-    last = last_retrain(instance)
+    last = last_retrain(instance, scope)
     return last[0] if last else None
 
 
-def last_retrain(instance: dg.DagsterInstance) -> tuple[str, str] | None:
+def last_retrain(instance: dg.DagsterInstance, scope: Scope = SINGLE) -> tuple[str, str] | None:
     """(data day, reason) of the newest retraining that counts (see `last_retrain_day`); of
     several on that day, a soft-triggered one (it answered a change)."""
-    live = dg.RunsFilter(job_name=names.RETRAIN_JOB, statuses=LIVE_STATUSES)
+    job = scope.name(names.RETRAIN_JOB)
+    live = dg.RunsFilter(job_name=job, statuses=LIVE_STATUSES)
     gated = dg.RunsFilter(
-        job_name=names.RETRAIN_JOB,
+        job_name=job,
         statuses=[dg.DagsterRunStatus.FAILURE],
         tags={names.GATES_TAG: GATE_FAILED},
     )
@@ -100,11 +103,11 @@ def tag_failed_gates(
         yield item
 
 
-def newest_gated_version(instance: dg.DagsterInstance) -> str | None:
+def newest_gated_version(instance: dg.DagsterInstance, scope: Scope = SINGLE) -> str | None:
     """The version of the newest candidate that passed its gates (the `challenger` alias went to
     it), whether or not its canary has run; a candidate that failed a gate moves no alias."""
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(names.CANDIDATE_MODEL)), limit=PAGE
+        dg.AssetRecordsFilter(asset_key=scope.key(names.CANDIDATE_MODEL)), limit=PAGE
     ).records
     for record in records:  # newest first
         meta = record.asset_materialization.metadata if record.asset_materialization else {}
@@ -114,7 +117,7 @@ def newest_gated_version(instance: dg.DagsterInstance) -> str | None:
 
 
 def challenger_in_shadow(
-    instance: dg.DagsterInstance, decided_after: str | None = None
+    instance: dg.DagsterInstance, decided_after: str | None = None, scope: Scope = SINGLE
 ) -> str | None:
     """The version of a gated challenger still waiting for its canary, if any.
 
@@ -123,7 +126,7 @@ def challenger_in_shadow(
     day of a change a trigger answers), a challenger whose retraining `predates` the change does
     not count: it was trained before the change and cannot answer it."""
     latest = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(names.CANDIDATE_MODEL)), limit=1
+        dg.AssetRecordsFilter(asset_key=scope.key(names.CANDIDATE_MODEL)), limit=1
     ).records
     if not latest or latest[0].asset_materialization is None:
         return None
@@ -139,7 +142,7 @@ def challenger_in_shadow(
     version = str(meta["model_version"].value)
     judged = instance.fetch_materializations(
         dg.AssetRecordsFilter(
-            asset_key=dg.AssetKey(names.CANARY_EVALUATION), after_storage_id=latest[0].storage_id
+            asset_key=scope.key(names.CANARY_EVALUATION), after_storage_id=latest[0].storage_id
         ),
         limit=PAGE,
     ).records
@@ -150,7 +153,7 @@ def challenger_in_shadow(
             return None
     decided = instance.fetch_materializations(
         dg.AssetRecordsFilter(
-            asset_key=dg.AssetKey(names.PROMOTED_MODEL), after_storage_id=latest[0].storage_id
+            asset_key=scope.key(names.PROMOTED_MODEL), after_storage_id=latest[0].storage_id
         ),
         limit=PAGE,
     ).records

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from retrain_assets import names
+from retrain_assets.scope import SINGLE, Scope
 
 
 class TrainingRunConfig(dg.Config):
@@ -27,7 +28,7 @@ class PromotionConfig(dg.Config):
     """Who asked (default: the user the step runs as)."""
 
 
-def rollback_run_config(reason: str, requested_by: str = "") -> dg.RunConfig:
+def rollback_run_config(reason: str, requested_by: str = "", scope: Scope = SINGLE) -> dg.RunConfig:
     """The run config of a rollback: promoted_model moves the champion back."""
     promotion = PromotionConfig(rollback=True, reason=reason[:500], requested_by=requested_by)
-    return dg.RunConfig(ops={names.PROMOTED_MODEL: promotion})
+    return dg.RunConfig(ops={scope.op(names.PROMOTED_MODEL): promotion})

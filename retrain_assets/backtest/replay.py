@@ -27,7 +27,7 @@ import pandas as pd
 
 from retrain_assets import names
 from retrain_assets.backtest.report import DayRecord, pooled_metric, summarize
-from retrain_assets.config import RetrainConfig
+from retrain_assets.config import RetrainConfig, with_fleet_model
 from retrain_assets.definitions import build_definitions
 from retrain_assets.lib.data.landing_files import READERS, landing_day
 from retrain_assets.lib.dates import shift_day
@@ -206,8 +206,9 @@ def _day_files(landing: Path) -> dict[str, list[Path]]:
 
 
 def backtest_config(cfg: RetrainConfig, out: Path, html: bool) -> RetrainConfig:
-    """The user's policy, with every piece of state moved under `out`."""
-    return cfg.model_copy(
+    """The user's policy, with every piece of state moved under `out`. A fleet's model replays
+    alone, under the single-model names (the replay has its own instance)."""
+    moved = cfg.model_copy(
         update={
             "data": cfg.data.model_copy(update={"landing_dir": out / "landing"}),
             "workdir": out / "work",
@@ -215,6 +216,7 @@ def backtest_config(cfg: RetrainConfig, out: Path, html: bool) -> RetrainConfig:
             "drift": cfg.drift.model_copy(update={"html_report": html}),
         }
     )
+    return with_fleet_model(moved, None)
 
 
 class _Observer:

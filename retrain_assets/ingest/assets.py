@@ -18,6 +18,7 @@ from retrain_assets.lib.data.landing_files import LandingFileError
 from retrain_assets.lib.files import write_parquet
 from retrain_assets.lib.tables import markdown_table
 from retrain_assets.resources.landing import LandingStore
+from retrain_assets.scope import STORE, Scope
 
 if TYPE_CHECKING:  # pandas (and the contract, which needs it) is imported inside the steps
     import pandas as pd
@@ -169,7 +170,7 @@ def schema_check(
 ) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(
         check,
-        asset=asset,
+        asset=Scope.of(cfg).key(asset),
         blocking=True,
         partitions_def=daily,
         description=f"The {what} holds to the data contract: columns, dtypes, unique ids, "
@@ -198,16 +199,20 @@ def build_reference_dataset(cfg: RetrainConfig) -> dg.AssetsDefinition:
         cfg, names.REFERENCE_DATASET, names.REFERENCE_DATASET_SCHEMA, "reference set", None
     )
 
+    scope = Scope.of(cfg)
+
     @dg.asset(
-        name=names.REFERENCE_DATASET,
-        group_name=names.INGEST_GROUP,
+        key=scope.key(names.REFERENCE_DATASET),
+        group_name=scope.group(names.INGEST_GROUP),
         kinds={"parquet"},
         check_specs=[spec],
+        required_resource_keys=scope.resource_keys(STORE),
     )
-    def reference_dataset(store: LandingStore) -> Iterator[Event]:
+    def reference_dataset(context: dg.AssetExecutionContext) -> Iterator[Event]:
         """The labelled history the first model learns from (landing `reference.*`).
 
         Refreshed by landing_sensor when the reference file is new or changed."""
+        store = scope.resources(context).store
         out = store.reference_path()
         yield from ingest_file(cfg, store, "reference", out, names.REFERENCE_DATASET_SCHEMA)
 
@@ -219,17 +224,20 @@ def build_day_batch(
 ) -> dg.AssetsDefinition:
     """feature_batch[day] or label_batch[day]: one landing day file, checked and stored."""
     asset, check, what, description = DAY_BATCHES[kind]
+    scope = Scope.of(cfg)
 
     @dg.asset(
-        name=asset,
-        group_name=names.INGEST_GROUP,
+        key=scope.key(asset),
+        group_name=scope.group(names.INGEST_GROUP),
         kinds={"parquet"},
         partitions_def=daily,
         check_specs=[schema_check(cfg, asset, check, what, daily)],
         description=f"{description}\n\nMaterialised by landing_sensor for each new or changed "
         "landing file.",
+        required_resource_keys=scope.resource_keys(STORE),
     )
-    def day_batch(context: dg.AssetExecutionContext, store: LandingStore) -> Iterator[Event]:
+    def day_batch(context: dg.AssetExecutionContext) -> Iterator[Event]:
+        store = scope.resources(context).store
         day = context.partition_key
         out = store.batch_path(kind, day)
         yield from ingest_file(cfg, store, kind, out, check, day, context.log)

@@ -17,6 +17,7 @@ from retrain_assets.config import RetrainConfig
 from retrain_assets.lib.data.landing_files import READERS, landing_day
 from retrain_assets.lib.files import file_sha256
 from retrain_assets.records import IN_FLIGHT
+from retrain_assets.scope import SINGLE, Scope
 
 if TYPE_CHECKING:  # the type define_asset_job returns (not exported by dagster)
     from dagster._core.definitions.unresolved_asset_job_definition import (
@@ -44,11 +45,13 @@ def landing_files(landing: Path) -> list[tuple[str, Path]]:
     return found
 
 
-def features_in_flight(instance: dg.DagsterInstance) -> str | None:
+def features_in_flight(instance: dg.DagsterInstance, scope: Scope) -> str | None:
     """The oldest day whose feature ingest run is queued or running (labels wait behind it)."""
     records = instance.get_run_records(
         filters=dg.RunsFilter(
-            job_name=names.INGEST_JOB, tags={names.LANDING_KIND_TAG: "features"}, statuses=IN_FLIGHT
+            job_name=scope.name(names.INGEST_JOB),
+            tags={names.LANDING_KIND_TAG: "features"},
+            statuses=IN_FLIGHT,
         )
     )
     days = [r.dagster_run.tags.get(names.PARTITION_TAG) for r in records]
@@ -83,6 +86,7 @@ class LandingScan:
     requests: list[dg.RunRequest] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)
     outside: dict[str, list[str]] = field(default_factory=dict)  # why -> files never requested
+    scope: Scope = SINGLE  # whose jobs the requests run
 
     def visit(self, kind: str, path: Path, rel: str, day: str | None) -> None:
         stat = path.stat()
@@ -102,20 +106,19 @@ class LandingScan:
         self.requests.append(self.request(kind, rel, sha, day))
 
     def request(self, kind: str, rel: str, sha: str, day: str | None) -> dg.RunRequest:
-        tags = {
-            names.LANDING_FILE_TAG: rel,
-            names.LANDING_SHA_TAG: sha,
-            names.LANDING_KIND_TAG: kind,
-        }
+        tags = self.scope.run_tags(
+            {names.LANDING_FILE_TAG: rel, names.LANDING_SHA_TAG: sha, names.LANDING_KIND_TAG: kind}
+        )
         if kind == "reference":
-            return dg.RunRequest(run_key=f"{rel}@{sha}", job_name=names.REFERENCE_JOB, tags=tags)
+            job = self.scope.name(names.REFERENCE_JOB)
+            return dg.RunRequest(run_key=f"{rel}@{sha}", job_name=job, tags=tags)
         if kind == "features" and day and (self.busy_from is None or day < self.busy_from):
             self.busy_from = day  # labels of this day or later wait for this run
         return dg.RunRequest(
             run_key=f"{rel}@{sha}",
-            job_name=names.INGEST_JOB,
+            job_name=self.scope.name(names.INGEST_JOB),
             partition_key=day,
-            asset_selection=[dg.AssetKey(a) for a in ASSETS_OF_KIND[kind]],
+            asset_selection=self.scope.keys(*ASSETS_OF_KIND[kind]),
             tags=tags,
         )
 
@@ -147,16 +150,19 @@ def scan_landing(
 
 
 def evaluate_landing(
-    context: dg.SensorEvaluationContext, landing: Path, daily: dg.DailyPartitionsDefinition
+    context: dg.SensorEvaluationContext,
+    landing: Path,
+    daily: dg.DailyPartitionsDefinition,
+    scope: Scope = SINGLE,
 ) -> list[dg.RunRequest] | dg.SkipReason:
     instance = context.instance
     ready = all(
-        instance.get_latest_materialization_event(dg.AssetKey(k)) is not None
-        for k in (names.PROMOTED_MODEL, names.REFERENCE_PROFILE)
+        instance.get_latest_materialization_event(k) is not None
+        for k in scope.keys(names.PROMOTED_MODEL, names.REFERENCE_PROFILE)
     )
     seen = json.loads(context.cursor) if context.cursor else {}
-    busy_from = features_in_flight(instance) if ready else None
-    scan = scan_landing(landing, daily, LandingScan(seen, ready, busy_from))
+    busy_from = features_in_flight(instance, scope) if ready else None
+    scan = scan_landing(landing, daily, LandingScan(seen, ready, busy_from, scope=scope))
     context.update_cursor(json.dumps(scan.seen, sort_keys=True))
     skipped = "; ".join(f"{why}: {some(files)}" for why, files in scan.outside.items())
     if scan.requests:
@@ -172,8 +178,10 @@ def build_landing_sensor(
     daily: dg.DailyPartitionsDefinition,
     jobs: "list[AssetJob]",
 ) -> dg.SensorDefinition:
+    scope = Scope.of(cfg)
+
     @dg.sensor(
-        name=names.LANDING_SENSOR,
+        name=scope.name(names.LANDING_SENSOR),
         minimum_interval_seconds=cfg.ingest.sensor_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         jobs=jobs,
@@ -184,6 +192,6 @@ def build_landing_sensor(
         "the skip reason or the tick's log.",
     )
     def landing_sensor(context: dg.SensorEvaluationContext):
-        return evaluate_landing(context, cfg.data.landing_dir, daily)
+        return evaluate_landing(context, cfg.data.landing_dir, daily, scope)
 
     return landing_sensor

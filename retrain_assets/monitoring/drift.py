@@ -19,6 +19,7 @@ from retrain_assets.monitoring.paths import (
 from retrain_assets.resources.dvc import DvcRepository
 from retrain_assets.resources.landing import LandingStore
 from retrain_assets.resources.model_registry import ModelRegistry
+from retrain_assets.scope import DVC, REGISTRY, STORE, Scope
 
 if TYPE_CHECKING:  # pandas is imported inside the steps: the code location loads without it
     import pandas as pd
@@ -190,23 +191,25 @@ def report_drift(
 def build_drift_assets(
     cfg: RetrainConfig, daily: dg.PartitionsDefinition
 ) -> list[dg.AssetsDefinition]:
+    scope = Scope.of(cfg)
+
     @dg.asset(
-        name=names.REFERENCE_PROFILE,
-        group_name=names.MONITORING_GROUP,
-        deps=[names.REFERENCE_DATASET, names.PROMOTED_MODEL],
+        key=scope.key(names.REFERENCE_PROFILE),
+        group_name=scope.group(names.MONITORING_GROUP),
+        deps=scope.keys(names.REFERENCE_DATASET, names.PROMOTED_MODEL),
+        required_resource_keys=scope.resource_keys(STORE, DVC, REGISTRY),
     )
-    def reference_profile(
-        store: LandingStore, dvc: DvcRepository, registry: ModelRegistry
-    ) -> dg.MaterializeResult:
+    def reference_profile(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """What "normal" looks like, binned once for the drift engine: the champion's training
         set, or, after a drift retraining, the production batches since the shift began.
 
         Built from the reference set until a champion exists; rebuilt when the champion moves."""
-        return profile_reference(cfg, store, dvc, registry)
+        res = scope.resources(context)
+        return profile_reference(cfg, res.store, res.dvc, res.registry)
 
     drift_check = dg.AssetCheckSpec(
         names.DRIFT_CHECK,
-        asset=names.DRIFT_REPORT,
+        asset=scope.key(names.DRIFT_REPORT),
         partitions_def=daily,
         description=f"The day's batch does not drift from the reference profile (share of "
         f"drifted columns < {cfg.drift.drift_share:.0%}, no key feature drifted; column drift: "
@@ -214,16 +217,17 @@ def build_drift_assets(
     )
 
     @dg.asset(
-        name=names.DRIFT_REPORT,
-        group_name=names.MONITORING_GROUP,
+        key=scope.key(names.DRIFT_REPORT),
+        group_name=scope.group(names.MONITORING_GROUP),
         partitions_def=daily,
-        deps=[names.FEATURE_BATCH, names.REFERENCE_PROFILE],
+        deps=scope.keys(names.FEATURE_BATCH, names.REFERENCE_PROFILE),
         check_specs=[drift_check],
+        required_resource_keys=scope.resource_keys(STORE),
     )
-    def drift_report(context: dg.AssetExecutionContext, store: LandingStore):
+    def drift_report(context: dg.AssetExecutionContext):
         """How far one day's batch moved from the reference profile, column by column.
 
         Materialised with each day's feature batch; drift_sensor reads its verdicts."""
-        yield from report_drift(cfg, store, context.partition_key)
+        yield from report_drift(cfg, scope.resources(context).store, context.partition_key)
 
     return [reference_profile, drift_report]

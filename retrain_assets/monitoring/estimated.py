@@ -17,6 +17,7 @@ from retrain_assets.lib.files import write_json
 from retrain_assets.monitoring.paths import ESTIMATED_DIR, PREDICTIONS_DIR
 from retrain_assets.resources.landing import LandingStore
 from retrain_assets.resources.model_registry import ModelRegistry
+from retrain_assets.scope import REGISTRY, STORE, Scope
 
 
 def estimate_scores(cfg: RetrainConfig, frame, alias: str, calibration_se: float):
@@ -149,9 +150,10 @@ def build_estimated_asset(
     cfg: RetrainConfig, daily: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
     est = cfg.estimation
+    scope = Scope.of(cfg)
     check = dg.AssetCheckSpec(
         names.ESTIMATION_CHECK,
-        asset=names.ESTIMATED_PERFORMANCE,
+        asset=scope.key(names.ESTIMATED_PERFORMANCE),
         partitions_def=daily,
         description=f"The champion's estimated AUC on the batch is not significantly below "
         f"{1 - est.relative_drop:.2f} x its test AUC or {cfg.performance.absolute_floor} (the "
@@ -160,19 +162,19 @@ def build_estimated_asset(
     )
 
     @dg.asset(
-        name=names.ESTIMATED_PERFORMANCE,
-        group_name=names.MONITORING_GROUP,
+        key=scope.key(names.ESTIMATED_PERFORMANCE),
+        group_name=scope.group(names.MONITORING_GROUP),
         partitions_def=daily,
-        deps=[names.PREDICTIONS],
+        deps=scope.keys(names.PREDICTIONS),
         check_specs=[check] if cfg.task == "binary" else [],
+        required_resource_keys=scope.resource_keys(STORE, REGISTRY),
     )
-    def estimated_performance(
-        context: dg.AssetExecutionContext, store: LandingStore, registry: ModelRegistry
-    ):
+    def estimated_performance(context: dg.AssetExecutionContext):
         """The champion's expected AUC, accuracy and log loss on the day's batch, from its
         calibrated probabilities, before any label; the challenger's while in the shadow.
 
         Materialised with each day's feature batch; performance_sensor may retrain on it."""
-        yield from estimate_day(cfg, store, registry, context.partition_key)
+        res = scope.resources(context)
+        yield from estimate_day(cfg, res.store, res.registry, context.partition_key)
 
     return estimated_performance

@@ -19,6 +19,7 @@ from retrain_assets.monitoring.paths import PERFORMANCE_DIR
 from retrain_assets.resources.dvc import DvcRepository
 from retrain_assets.resources.landing import LandingStore
 from retrain_assets.resources.model_registry import ModelRegistry
+from retrain_assets.scope import DVC, REGISTRY, STORE, Scope
 
 
 def guardrail_metadata(report: LiveReport, registry: ModelRegistry) -> dict:
@@ -144,30 +145,28 @@ def performance_check_text(cfg: RetrainConfig) -> str:
 def build_performance_asset(
     cfg: RetrainConfig, daily: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
+    scope = Scope.of(cfg)
     perf_check = dg.AssetCheckSpec(
         names.PERFORMANCE_CHECK,
-        asset=names.PERFORMANCE_REPORT,
+        asset=scope.key(names.PERFORMANCE_REPORT),
         partitions_def=daily,
         description=performance_check_text(cfg),
     )
 
     @dg.asset(
-        name=names.PERFORMANCE_REPORT,
-        group_name=names.MONITORING_GROUP,
+        key=scope.key(names.PERFORMANCE_REPORT),
+        group_name=scope.group(names.MONITORING_GROUP),
         partitions_def=daily,
-        deps=[names.LABEL_BATCH, names.PREDICTIONS],
+        deps=scope.keys(names.LABEL_BATCH, names.PREDICTIONS),
         check_specs=[perf_check],
+        required_resource_keys=scope.resource_keys(STORE, REGISTRY, DVC),
     )
-    def performance_report(
-        context: dg.AssetExecutionContext,
-        store: LandingStore,
-        registry: ModelRegistry,
-        dvc: DvcRepository,
-    ):
+    def performance_report(context: dg.AssetExecutionContext):
         """The champion's live AUC and log loss on the labels that arrived this day (pooled with
         earlier days when too few), the degradation and concept-drift verdicts.
 
         Materialised with each day's label batch; performance_sensor reads its verdicts."""
-        yield from report_performance(cfg, store, registry, context.partition_key, dvc)
+        res = scope.resources(context)
+        yield from report_performance(cfg, res.store, res.registry, context.partition_key, res.dvc)
 
     return performance_report

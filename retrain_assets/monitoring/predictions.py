@@ -15,6 +15,7 @@ from retrain_assets.lib.files import write_parquet
 from retrain_assets.monitoring.paths import PREDICTIONS_DIR
 from retrain_assets.resources.landing import LandingStore
 from retrain_assets.resources.model_registry import ModelRegistry
+from retrain_assets.scope import REGISTRY, STORE, Scope
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -81,18 +82,20 @@ def score_batch(
 def build_predictions_asset(
     cfg: RetrainConfig, daily: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
+    scope = Scope.of(cfg)
+
     @dg.asset(
-        name=names.PREDICTIONS,
-        group_name=names.MONITORING_GROUP,
+        key=scope.key(names.PREDICTIONS),
+        group_name=scope.group(names.MONITORING_GROUP),
         partitions_def=daily,
-        deps=[names.FEATURE_BATCH],
+        deps=scope.keys(names.FEATURE_BATCH),
+        required_resource_keys=scope.resource_keys(STORE, REGISTRY),
     )
-    def predictions(
-        context: dg.AssetExecutionContext, store: LandingStore, registry: ModelRegistry
-    ) -> dg.MaterializeResult:
+    def predictions(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """One day's batch scored by the champion and, in its shadow, by the challenger.
 
         Materialised with each day's feature batch; labels are joined to it by id later."""
-        return score_batch(cfg, store, registry, context.partition_key)
+        res = scope.resources(context)
+        return score_batch(cfg, res.store, res.registry, context.partition_key)
 
     return predictions

@@ -19,6 +19,7 @@ from retrain_assets.monitoring.paths import HISTORY_CHART
 from retrain_assets.records import new_materializations
 from retrain_assets.resources.landing import LandingStore
 from retrain_assets.resources.model_registry import ModelRegistry
+from retrain_assets.scope import REGISTRY, SINGLE, STORE, Scope
 
 if TYPE_CHECKING:  # pandas is imported inside the steps: the code location loads without it
     import pandas as pd
@@ -87,14 +88,14 @@ def fact(kind: str, day: str | None, latest_day: str | None, meta: dict) -> dict
     return None
 
 
-def daily_facts(instance: dg.DagsterInstance) -> list[dict[str, Any]]:
+def daily_facts(instance: dg.DagsterInstance, scope: Scope = SINGLE) -> list[dict[str, Any]]:
     """Per-day dicts for lib.release.timeline.history_frame, from Dagster's records."""
     days: list[dict[str, Any]] = []
     latest_day = None
     timeline = sorted(
         (storage_id, kind, day, meta)
         for kind, asset in SOURCES.items()
-        for storage_id, day, meta in new_materializations(instance, asset, None)
+        for storage_id, day, meta in new_materializations(instance, scope.key(asset), None)
     )
     for _, kind, day, meta in timeline:
         if day is not None:
@@ -102,7 +103,8 @@ def daily_facts(instance: dg.DagsterInstance) -> list[dict[str, Any]]:
         found = fact(kind, day, latest_day, meta)
         if found:
             days.append(found)
-    for record in instance.get_run_records(dg.RunsFilter(job_name=names.RETRAIN_JOB)):
+    retrain_job = scope.name(names.RETRAIN_JOB)
+    for record in instance.get_run_records(dg.RunsFilter(job_name=retrain_job)):
         tags = record.dagster_run.tags
         if tags.get(names.DATA_DAY_TAG):
             days.append(
@@ -134,7 +136,7 @@ def summarise_history(
     from retrain_assets.lib.release import timeline
 
     metric, higher_is_better = primary_metric(cfg.task)
-    frame = timeline.history_frame(daily_facts(instance))
+    frame = timeline.history_frame(daily_facts(instance, Scope.of(cfg)))
     change = None
     if len(frame):
         change = timeline.degradation_start(frame, "live_metric", higher_is_better=higher_is_better)
@@ -160,24 +162,26 @@ def summarise_history(
 
 
 def build_model_history_asset(cfg: RetrainConfig) -> dg.AssetsDefinition:
+    scope = Scope.of(cfg)
+
     @dg.asset(
-        name=names.MODEL_HISTORY,
-        group_name=names.RELEASE_GROUP,
-        deps=[
+        key=scope.key(names.MODEL_HISTORY),
+        group_name=scope.group(names.RELEASE_GROUP),
+        deps=scope.keys(
             names.PERFORMANCE_REPORT,
             names.ESTIMATED_PERFORMANCE,
             names.DRIFT_REPORT,
             names.PROMOTED_MODEL,
-        ],
+        ),
+        required_resource_keys=scope.resource_keys(STORE, REGISTRY),
     )
-    def model_history(
-        context: dg.AssetExecutionContext, store: LandingStore, registry: ModelRegistry
-    ) -> dg.MaterializeResult:
+    def model_history(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """Per data day: the live metric of the model's task (binary AUC, multiclass macro AUC,
         regression RMSE), the AUC estimated before labels (binary), champion version, drift
         share, retraining reasons, promotions and rollbacks; the day the live metric began to
         degrade; a chart. Refreshed by every retraining, canary and rollback run (or on
         demand)."""
-        return summarise_history(cfg, context.instance, store, registry)
+        res = scope.resources(context)
+        return summarise_history(cfg, context.instance, res.store, res.registry)
 
     return model_history

@@ -10,6 +10,7 @@ from retrain_assets import names
 from retrain_assets.config import RetrainConfig
 from retrain_assets.records import new_materializations, newest_gated_version
 from retrain_assets.run_config import rollback_run_config
+from retrain_assets.scope import SINGLE, Scope
 
 if TYPE_CHECKING:  # the type define_asset_job returns (not exported by dagster)
     from dagster._core.definitions.unresolved_asset_job_definition import (
@@ -19,10 +20,10 @@ if TYPE_CHECKING:  # the type define_asset_job returns (not exported by dagster)
 KEEP_VERSIONS = 20  # challengers whose shadow rows the canary cursor counts
 
 
-def canary_request(version: str, total: int, day: str | None) -> dg.RunRequest:
+def canary_request(scope: Scope, version: str, total: int, day: str | None) -> dg.RunRequest:
     return dg.RunRequest(
         run_key=f"canary@v{version}",
-        job_name=names.CANARY_JOB,
+        job_name=scope.name(names.CANARY_JOB),
         tags={
             names.REASON_TAG: "canary",
             names.EVIDENCE_TAG: f"{total} labelled shadow rows for v{version} by {day}",
@@ -31,14 +32,14 @@ def canary_request(version: str, total: int, day: str | None) -> dg.RunRequest:
     )
 
 
-def evaluate_canary_sensor(context: dg.SensorEvaluationContext, need: int):
+def evaluate_canary_sensor(context: dg.SensorEvaluationContext, need: int, scope: Scope = SINGLE):
     """Count each challenger's labelled shadow rows from performance reports; one canary run
     when a challenger reaches `need`."""
     state = json.loads(context.cursor) if context.cursor else {"after": None, "rows": {}}
     requests: list[dg.RunRequest] = []
     replaced: list[str] = []
     for storage_id, day, meta in new_materializations(
-        context.instance, names.PERFORMANCE_REPORT, state["after"]
+        context.instance, scope.key(names.PERFORMANCE_REPORT), state["after"]
     ):
         state["after"] = storage_id
         version = str(meta.get("challenger_version", "none"))
@@ -51,11 +52,11 @@ def evaluate_canary_sensor(context: dg.SensorEvaluationContext, need: int):
             continue
         # A soft trigger may have replaced the challenger since this report (one trained before
         # a change cannot answer it): the canary judges only the challenger still waiting.
-        newest = newest_gated_version(context.instance)
+        newest = newest_gated_version(context.instance, scope)
         if newest is not None and newest != version:
             replaced.append(f"v{version} reached {total} shadow rows but v{newest} replaced it")
             continue
-        requests.append(canary_request(version, total, day))
+        requests.append(canary_request(scope, version, total, day))
     state["rows"] = dict(list(state["rows"].items())[-KEEP_VERSIONS:])
     context.update_cursor(json.dumps(state))
     return requests or dg.SkipReason(
@@ -63,12 +64,12 @@ def evaluate_canary_sensor(context: dg.SensorEvaluationContext, need: int):
     )
 
 
-def evaluate_guardrail(context: dg.SensorEvaluationContext):
+def evaluate_guardrail(context: dg.SensorEvaluationContext, scope: Scope = SINGLE):
     """One rollback run per champion whose performance report flags a regression."""
     after = int(context.cursor) if context.cursor else None
     requests: list[dg.RunRequest] = []
     for storage_id, day, meta in new_materializations(
-        context.instance, names.PERFORMANCE_REPORT, after
+        context.instance, scope.key(names.PERFORMANCE_REPORT), after
     ):
         after = storage_id
         if not meta.get("guardrail_regression"):
@@ -78,8 +79,8 @@ def evaluate_guardrail(context: dg.SensorEvaluationContext):
         requests.append(
             dg.RunRequest(
                 run_key=f"guardrail@v{champion}",
-                job_name=names.ROLLBACK_JOB,
-                run_config=rollback_run_config(reason, requested_by=names.GUARDRAIL_SENSOR),
+                job_name=scope.name(names.ROLLBACK_JOB),
+                run_config=rollback_run_config(reason, names.GUARDRAIL_SENSOR, scope),
                 tags={names.REASON_TAG: "rollback", names.EVIDENCE_TAG: reason[:1000]},
             )
         )
@@ -94,9 +95,10 @@ def build_release_sensors(
     rollback_job: "AssetJob",
 ) -> list[dg.SensorDefinition]:
     need = cfg.canary.min_rows
+    scope = Scope.of(cfg)
 
     @dg.sensor(
-        name=names.CANARY_SENSOR,
+        name=scope.name(names.CANARY_SENSOR),
         minimum_interval_seconds=cfg.canary.sensor_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         job=canary_job,
@@ -104,10 +106,10 @@ def build_release_sensors(
         "and the champion (counted from performance reports).",
     )
     def canary_sensor(context: dg.SensorEvaluationContext):
-        return evaluate_canary_sensor(context, need)
+        return evaluate_canary_sensor(context, need, scope)
 
     @dg.sensor(
-        name=names.GUARDRAIL_SENSOR,
+        name=scope.name(names.GUARDRAIL_SENSOR),
         minimum_interval_seconds=cfg.guardrail.sensor_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING
         if cfg.guardrail.enabled
@@ -117,6 +119,6 @@ def build_release_sensors(
         "after a promotion, the new champion does worse than the previous one on the same rows.",
     )
     def guardrail_sensor(context: dg.SensorEvaluationContext):
-        return evaluate_guardrail(context)
+        return evaluate_guardrail(context, scope)
 
     return [canary_sensor, guardrail_sensor]

@@ -7,6 +7,7 @@ from retrain_assets.resources.dvc import DvcRepository
 from retrain_assets.resources.landing import LandingStore
 from retrain_assets.resources.mlflow import MlflowTracking
 from retrain_assets.resources.model_registry import ModelRegistry
+from retrain_assets.scope import DVC, MLFLOW, REGISTRY, STORE, Scope
 
 
 def experiment_artifact_location(cfg: RetrainConfig) -> str:
@@ -19,19 +20,22 @@ def experiment_artifact_location(cfg: RetrainConfig) -> str:
 
 
 def build_resources(cfg: RetrainConfig) -> dict[str, dg.ConfigurableResource]:
+    """One model's resources, keyed as its scope names them (`store`, or `<model>_store`)."""
     workdir = str(cfg.workdir)
-    return {
-        "store": LandingStore(landing_dir=str(cfg.data.landing_dir), workdir=workdir),
-        "dvc": DvcRepository(root=workdir),
-        "mlflow": MlflowTracking(
+    scope = Scope.of(cfg)
+    resources: dict[str, dg.ConfigurableResource] = {
+        STORE: LandingStore(landing_dir=str(cfg.data.landing_dir), workdir=workdir),
+        DVC: DvcRepository(root=workdir),
+        MLFLOW: MlflowTracking(
             experiment_name=cfg.mlflow.experiment_name,
             mlflow_tracking_uri=cfg.tracking_uri,
             artifact_location=experiment_artifact_location(cfg),
             ui_url=cfg.mlflow.ui_url,
         ),
-        "registry": ModelRegistry(
+        REGISTRY: ModelRegistry(
             tracking_uri=cfg.tracking_uri,
             registered_name=cfg.model.registered_name,
             ui_url=cfg.mlflow.ui_url,
         ),
     }
+    return {scope.resource(key): resource for key, resource in resources.items()}

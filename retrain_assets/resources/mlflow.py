@@ -194,12 +194,22 @@ class MlflowTracking(dg.ConfigurableResource):
         return f"{self.ui_url.rstrip('/')}/#/models/{name}/versions/{version}"
 
 
-@dg.failure_hook(required_resource_keys={"mlflow"})
-def end_mlflow_run_on_failure(context: dg.HookContext) -> None:
-    """A failed step (a blocking check included) marks the cycle's MLflow run FAILED; when the
-    step failed because MLflow is unreachable there is nothing to mark (and no point waiting)."""
-    error = context.op_exception
-    if error is not None and is_unreachable(error):
-        context.log.warning("MLflow is unreachable: this cycle's MLflow run was not marked FAILED")
-        return
-    context.resources.mlflow.end_run(status="FAILED")
+def end_mlflow_run_on_failure(resource_key: str = "mlflow") -> dg.HookDefinition:
+    """A failure hook for the MLflow resource under `resource_key` (a fleet's model has its own):
+    a failed step (a blocking check included) marks the cycle's MLflow run FAILED; when the step
+    failed because MLflow is unreachable there is nothing to mark (and no point waiting)."""
+    name = "end_mlflow_run_on_failure"
+    if resource_key != "mlflow":
+        name = f"{resource_key}_{name}"
+
+    @dg.failure_hook(name=name, required_resource_keys={resource_key})
+    def _end_run(context: dg.HookContext) -> None:
+        error = context.op_exception
+        if error is not None and is_unreachable(error):
+            context.log.warning(
+                "MLflow is unreachable: this cycle's MLflow run was not marked FAILED"
+            )
+            return
+        getattr(context.resources, resource_key).end_run(status="FAILED")
+
+    return _end_run

@@ -12,11 +12,9 @@ import dagster as dg
 from retrain_assets import names
 from retrain_assets.config import RetrainConfig
 from retrain_assets.records import tag_failed_gates
-from retrain_assets.resources.dvc import DvcRepository
-from retrain_assets.resources.landing import LandingStore
-from retrain_assets.resources.mlflow import MlflowTracking, retry_policy
-from retrain_assets.resources.model_registry import ModelRegistry
+from retrain_assets.resources.mlflow import retry_policy
 from retrain_assets.run_config import TrainingRunConfig
+from retrain_assets.scope import DVC, MLFLOW, REGISTRY, STORE, Scope
 from retrain_assets.training.calibration import calibration_spec
 from retrain_assets.training.candidate import train_candidate
 from retrain_assets.training.dataset import build_training_set
@@ -26,7 +24,7 @@ def data_gate_spec(cfg: RetrainConfig) -> dg.AssetCheckSpec:
     gates = cfg.gates
     return dg.AssetCheckSpec(
         names.DATA_GATE,
-        asset=names.TRAINING_DATASET,
+        asset=Scope.of(cfg).key(names.TRAINING_DATASET),
         blocking=True,
         description=f"At least {gates.min_rows} training rows; each class at least "
         f"{gates.min_class_share:.0%}; no duplicate ids; null rate <= "
@@ -57,13 +55,13 @@ def model_gate_specs(cfg: RetrainConfig) -> list[dg.AssetCheckSpec]:
     return [
         dg.AssetCheckSpec(
             names.model_gate_check(cfg.task),
-            asset=names.CANDIDATE_MODEL,
+            asset=Scope.of(cfg).key(names.CANDIDATE_MODEL),
             blocking=True,
             description=metric_gate_text(cfg),
         ),
         dg.AssetCheckSpec(
             names.LATENCY_GATE,
-            asset=names.CANDIDATE_MODEL,
+            asset=Scope.of(cfg).key(names.CANDIDATE_MODEL),
             blocking=True,
             description=f"p95 of {gates.latency_samples} single-row predictions through the "
             f"MLflow pyfunc model <= {gates.max_p95_latency_ms:g} ms.",
@@ -73,52 +71,44 @@ def model_gate_specs(cfg: RetrainConfig) -> list[dg.AssetCheckSpec]:
 
 def build_training_assets(cfg: RetrainConfig) -> list[dg.AssetsDefinition]:
     retries = retry_policy(cfg.mlflow.retries, cfg.mlflow.retry_delay_seconds)
+    scope = Scope.of(cfg)
 
     @dg.asset(
-        name=names.TRAINING_DATASET,
-        group_name=names.TRAINING_GROUP,
+        key=scope.key(names.TRAINING_DATASET),
+        group_name=scope.group(names.TRAINING_GROUP),
         kinds={"parquet", "dvc"},
         retry_policy=retries,
-        deps=[names.REFERENCE_DATASET, names.FEATURE_BATCH, names.LABEL_BATCH],
+        deps=scope.keys(names.REFERENCE_DATASET, names.FEATURE_BATCH, names.LABEL_BATCH),
         check_specs=[data_gate_spec(cfg)],
+        required_resource_keys=scope.resource_keys(STORE, DVC, MLFLOW, REGISTRY),
     )
-    def training_dataset(
-        context: dg.AssetExecutionContext,
-        config: TrainingRunConfig,
-        store: LandingStore,
-        dvc: DvcRepository,
-        mlflow: MlflowTracking,
-        registry: ModelRegistry,
-    ):
+    def training_dataset(context: dg.AssetExecutionContext, config: TrainingRunConfig):
         """The rows this cycle learns from (reference + labelled production rows, chosen by the
         training strategy) and its time-ordered test set, versioned with DVC.
 
         Rebuilt at the start of every retraining run."""
-        yield from tag_failed_gates(
-            context, build_training_set(cfg, config, store, dvc, mlflow, registry)
-        )
+        res = scope.resources(context)
+        built = build_training_set(cfg, config, res.store, res.dvc, res.mlflow, res.registry)
+        yield from tag_failed_gates(context, built)
 
     @dg.asset(
-        name=names.CANDIDATE_MODEL,
-        group_name=names.TRAINING_GROUP,
+        key=scope.key(names.CANDIDATE_MODEL),
+        group_name=scope.group(names.TRAINING_GROUP),
         kinds={"sklearn", "mlflow"},
         retry_policy=retries,
+        ins={names.TRAINING_DATASET: dg.AssetIn(key=scope.key(names.TRAINING_DATASET))},
+        required_resource_keys=scope.resource_keys(MLFLOW, REGISTRY),
         check_specs=[
             *model_gate_specs(cfg),
             *([calibration_spec(cfg)] if cfg.task == "binary" else []),
         ],
     )
-    def candidate_model(
-        context: dg.AssetExecutionContext,
-        training_dataset: dict,
-        mlflow: MlflowTracking,
-        registry: ModelRegistry,
-    ):
+    def candidate_model(context: dg.AssetExecutionContext, training_dataset: dict):
         """A model fitted on the training set, scored against the champion on the same test
         rows, logged to MLflow (skops) and registered; the `challenger` alias goes to it only when
         both gates pass. Refreshed by every retraining run."""
-        yield from tag_failed_gates(
-            context, train_candidate(cfg, context, training_dataset, mlflow, registry)
-        )
+        res = scope.resources(context)
+        trained = train_candidate(cfg, context, training_dataset, res.mlflow, res.registry)
+        yield from tag_failed_gates(context, trained)
 
     return [training_dataset, candidate_model]

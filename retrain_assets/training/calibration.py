@@ -15,6 +15,7 @@ from retrain_assets import names
 from retrain_assets.config import RetrainConfig
 from retrain_assets.lib.files import file_sha256
 from retrain_assets.resources.mlflow import MlflowTracking
+from retrain_assets.scope import Scope
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -91,7 +92,7 @@ def calibration_check(cfg: RetrainConfig, fit: Any, version: str) -> dg.AssetChe
 def calibration_spec(cfg: RetrainConfig) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(
         names.CALIBRATION_CHECK,
-        asset=names.CANDIDATE_MODEL,
+        asset=Scope.of(cfg).key(names.CANDIDATE_MODEL),
         blocking=False,
         description=f"Calibrated probabilities on the test rows: expected calibration error <= "
         f"{cfg.calibration.max_ece} ({cfg.calibration.method}, fitted on the newest "

@@ -15,6 +15,7 @@ import dagster as dg
 
 from retrain_assets import names
 from retrain_assets.resources.mlflow import end_mlflow_run_on_failure
+from retrain_assets.scope import MLFLOW, Scope
 
 if TYPE_CHECKING:  # the type define_asset_job returns (not exported by dagster)
     from dagster._core.definitions.unresolved_asset_job_definition import (
@@ -59,10 +60,10 @@ def retrain_executor() -> dg.ExecutorDefinition:
     return celery_executor.configured(celery_config(), name="retrain_celery_executor")
 
 
-def build_retrain_job() -> AssetJob:
+def build_retrain_job(scope: Scope) -> AssetJob:
     return dg.define_asset_job(
-        names.RETRAIN_JOB,
-        selection=dg.AssetSelection.assets(
+        scope.name(names.RETRAIN_JOB),
+        selection=scope.selection(
             names.TRAINING_DATASET,
             names.CANDIDATE_MODEL,
             names.PROMOTED_MODEL,
@@ -72,7 +73,7 @@ def build_retrain_job() -> AssetJob:
         description="One retraining cycle: training set, candidate, promotion, and the champion's "
         "reference profile. One MLflow run.",
         # Every retraining run carries the tag the run queue limits to one at a time.
-        tags={names.REASON_TAG: "manual"},
-        hooks={end_mlflow_run_on_failure},
+        tags=scope.run_tags({names.REASON_TAG: "manual"}),
+        hooks={end_mlflow_run_on_failure(scope.resource(MLFLOW))},
         executor_def=retrain_executor(),
     )

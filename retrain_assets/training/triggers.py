@@ -23,6 +23,7 @@ from retrain_assets.records import (
     new_materializations,
     predates,
 )
+from retrain_assets.scope import SINGLE, Scope
 
 if TYPE_CHECKING:  # the type define_asset_job returns (not exported by dagster)
     from dagster._core.definitions.unresolved_asset_job_definition import (
@@ -33,12 +34,12 @@ KEEP_DAYS = 60  # drift verdicts kept in the cursor: enough for any streak, boun
 
 
 def retrain_request(
-    key: str, reason: str, evidence: str, day: str, regime_start: str | None = None
+    scope: Scope, key: str, reason: str, evidence: str, day: str, regime_start: str | None = None
 ) -> dg.RunRequest:
     tags = {names.REASON_TAG: reason, names.EVIDENCE_TAG: evidence[:1000], names.DATA_DAY_TAG: day}
     if regime_start is not None:
         tags[names.REGIME_START_TAG] = regime_start
-    return dg.RunRequest(run_key=key, job_name=names.RETRAIN_JOB, tags=tags)
+    return dg.RunRequest(run_key=key, job_name=scope.name(names.RETRAIN_JOB), tags=tags)
 
 
 def held_back(
@@ -74,11 +75,12 @@ def _holds(
     what: str,
     decision: tuple[str, tuple[str, str] | None, int, str | None, str],
     held: list[str],
+    scope: Scope,
 ) -> bool:
     """Whether a soft trigger holds back `what`; the reason is appended to `held` and logged.
     `decision` is (day, last retraining, cooldown, switched-off key, where the change began)."""
     day, last, cooldown, off, since = decision
-    shadow = challenger_in_shadow(context.instance, decided_after=since)
+    shadow = challenger_in_shadow(context.instance, decided_after=since, scope=scope)
     why = held_back(day, last, cooldown, shadow, off, since)
     if why:
         held.append(f"{what} held back: {why}")
@@ -86,17 +88,20 @@ def _holds(
     return why is not None
 
 
-def evaluate_bootstrap(context: dg.SensorEvaluationContext, day_before_start: str):
+def evaluate_bootstrap(
+    context: dg.SensorEvaluationContext, day_before_start: str, scope: Scope = SINGLE
+):
     instance = context.instance
     latest = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(names.REFERENCE_DATASET)), limit=1
+        dg.AssetRecordsFilter(asset_key=scope.key(names.REFERENCE_DATASET)), limit=1
     ).records
     if not latest:
         return dg.SkipReason("the reference set has not been ingested yet")
-    if instance.get_latest_materialization_event(dg.AssetKey(names.PROMOTED_MODEL)) is not None:
+    if instance.get_latest_materialization_event(scope.key(names.PROMOTED_MODEL)) is not None:
         return dg.SkipReason("a champion exists")
     storage_id = latest[0].storage_id
     return retrain_request(
+        scope,
         f"bootstrap@{storage_id}",
         "bootstrap",
         f"no champion; reference_dataset materialised (storage id {storage_id})",
@@ -125,14 +130,20 @@ class _DriftDecider:
     ``drift.require_impact``, the estimated impact by day; a retraining is decided for a day once
     both of what it needs are known, whichever arrived last."""
 
-    def __init__(self, context: dg.SensorEvaluationContext, settings: tuple[int, int, bool, bool]):
+    def __init__(
+        self,
+        context: dg.SensorEvaluationContext,
+        settings: tuple[int, int, bool, bool],
+        scope: Scope,
+    ):
         self.context = context
+        self.scope = scope
         self.need, self.cooldown, self.enabled, self.require_impact = settings
         state = json.loads(context.cursor) if context.cursor else {}
         self.state = {"after": None, "days": {}, "impact_after": None, "impact": {}, **state}
         self.days: dict[str, list] = self.state["days"]
         self.impact: dict[str, list] = self.state["impact"]
-        self.last = last_retrain(context.instance)
+        self.last = last_retrain(context.instance, scope)
         self.requests: list[dg.RunRequest] = []
         self.held: list[str] = []
 
@@ -145,7 +156,7 @@ class _DriftDecider:
         since = run_start({d: v[0] for d, v in self.days.items()}, day)
         off = None if self.enabled else "drift.retrain"
         decision = (day, self.last, self.cooldown, off, since)
-        if _holds(self.context, f"drift on {day}", decision, self.held):
+        if _holds(self.context, f"drift on {day}", decision, self.held, self.scope):
             return
         impact = ""
         if self.require_impact:
@@ -159,13 +170,16 @@ class _DriftDecider:
         evidence = (
             f"{self.days[day][1]} on {day}; {run} drifted batches in a row ({since}..{day}){impact}"
         )
-        self.requests.append(retrain_request(f"drift@{day}", "drift", evidence, day, since))
+        request = retrain_request(self.scope, f"drift@{day}", "drift", evidence, day, since)
+        self.requests.append(request)
         self.last = (day, "drift")
 
     def read_estimates(self) -> None:
         """New estimated_performance verdicts; a drift verdict that waited for one is decided."""
         for storage_id, day, meta in new_materializations(
-            self.context.instance, names.ESTIMATED_PERFORMANCE, self.state["impact_after"]
+            self.context.instance,
+            self.scope.key(names.ESTIMATED_PERFORMANCE),
+            self.state["impact_after"],
         ):
             self.state["impact_after"] = storage_id
             if day is None or day in self.impact:
@@ -187,13 +201,14 @@ def evaluate_drift(
     cooldown: int,
     enabled: bool = True,
     require_impact: bool = False,
+    scope: Scope = SINGLE,
 ):
     """Retrain after `need` drifted batches in a row (and, with `require_impact`, when the
     newest one's estimated AUC fell); the cursor keeps recent verdicts by day."""
-    tick = _DriftDecider(context, (need, cooldown, enabled, require_impact))
+    tick = _DriftDecider(context, (need, cooldown, enabled, require_impact), scope)
     newest: tuple[str, str] | None = None
     for storage_id, day, meta in new_materializations(
-        context.instance, names.DRIFT_REPORT, tick.state["after"]
+        context.instance, scope.key(names.DRIFT_REPORT), tick.state["after"]
     ):
         tick.state["after"] = storage_id
         if day is None:
@@ -232,13 +247,14 @@ def _label_verdicts(
     settings: tuple[int, bool],
     out: tuple[list[dg.RunRequest], list[str]],
     last: tuple[str, str] | None,
+    scope: Scope,
 ) -> tuple[str, str] | None:
     """Requests for new degraded or concept-drift performance reports; the last retraining."""
     cooldown, enabled = settings
     requests, held = out
     days: dict[str, bool] = state["days"]
     for storage_id, day, meta in new_materializations(
-        context.instance, names.PERFORMANCE_REPORT, state["after"]
+        context.instance, scope.key(names.PERFORMANCE_REPORT), state["after"]
     ):
         state["after"] = storage_id
         if day is None:
@@ -248,11 +264,12 @@ def _label_verdicts(
             continue
         since = run_start(days, day)
         off = None if enabled else "performance.retrain"
-        if _holds(context, f"degradation on {day}", (day, last, cooldown, off, since), held):
+        decision = (day, last, cooldown, off, since)
+        if _holds(context, f"degradation on {day}", decision, held, scope):
             continue
         reason = "concept" if meta.get("concept_drift") else "performance"
         evidence = f"{meta.get('reason', '')} on {day} ({performance_reference(meta)})"
-        requests.append(retrain_request(f"{reason}@{day}", reason, evidence, day))
+        requests.append(retrain_request(scope, f"{reason}@{day}", reason, evidence, day))
         last = (day, reason)
     return last
 
@@ -263,13 +280,14 @@ def _estimated_verdicts(
     settings: tuple[int, int, bool],
     out: tuple[list[dg.RunRequest], list[str]],
     last: tuple[str, str] | None,
+    scope: Scope,
 ) -> None:
     """Requests for `need` estimated-degraded batches in a row (reason estimated_performance)."""
     need, cooldown, enabled = settings
     requests, held = out
     days: dict[str, list] = state["estimated"]
     for storage_id, day, meta in new_materializations(
-        context.instance, names.ESTIMATED_PERFORMANCE, state["estimated_after"]
+        context.instance, scope.key(names.ESTIMATED_PERFORMANCE), state["estimated_after"]
     ):
         state["estimated_after"] = storage_id
         if day is None:
@@ -280,7 +298,7 @@ def _estimated_verdicts(
         since = run_start({d: v[0] for d, v in days.items()}, day)
         off = None if enabled else "estimation.retrain"
         what = f"estimated degradation on {day}"
-        if _holds(context, what, (day, last, cooldown, off, since), held):
+        if _holds(context, what, (day, last, cooldown, off, since), held, scope):
             continue
         run = sum(1 for d in days if since <= d <= day)
         evidence = (
@@ -288,7 +306,7 @@ def _estimated_verdicts(
             f"its labels); {run} estimated-degraded batches in a row ({since}..{day})"
         )
         reason = names.ESTIMATED_REASON
-        requests.append(retrain_request(f"{reason}@{day}", reason, evidence, day))
+        requests.append(retrain_request(scope, f"{reason}@{day}", reason, evidence, day))
         last = (day, reason)
 
 
@@ -297,6 +315,7 @@ def evaluate_performance(
     cooldown: int,
     enabled: bool = True,
     estimated: tuple[int, bool] | None = None,
+    scope: Scope = SINGLE,
 ):
     """Retrain on a degraded live AUC (reason performance) or concept drift (reason concept),
     and, with `estimated` = (batches in a row, switched on), on a significant drop of the
@@ -304,11 +323,11 @@ def evaluate_performance(
     by day, to know where a run of bad verdicts began."""
     state = _performance_state(context.cursor)
     out: tuple[list[dg.RunRequest], list[str]] = ([], [])
-    last = last_retrain(context.instance)
-    last = _label_verdicts(context, state, (cooldown, enabled), out, last)
+    last = last_retrain(context.instance, scope)
+    last = _label_verdicts(context, state, (cooldown, enabled), out, last, scope)
     if estimated is not None:
         need, on = estimated
-        _estimated_verdicts(context, state, (need, cooldown, on), out, last)
+        _estimated_verdicts(context, state, (need, cooldown, on), out, last, scope)
     for key in ("days", "estimated"):
         state[key] = {d: state[key][d] for d in sorted(state[key])[-KEEP_DAYS:]}
     context.update_cursor(json.dumps(state))
@@ -329,19 +348,19 @@ def _performance_state(cursor: str | None) -> dict:
     return {**fresh, **loaded} if isinstance(loaded, dict) else {**fresh, "after": int(loaded)}
 
 
-def evaluate_schedule(context: dg.ScheduleEvaluationContext, limit: int):
+def evaluate_schedule(context: dg.ScheduleEvaluationContext, limit: int, scope: Scope = SINGLE):
     """Retrain when the last retraining is `limit` or more data days before the newest batch."""
     instance = context.instance
-    newest = instance.get_latest_materialization_event(dg.AssetKey(names.FEATURE_BATCH))
+    newest = instance.get_latest_materialization_event(scope.key(names.FEATURE_BATCH))
     if newest is None or newest.asset_materialization is None:
         return dg.SkipReason("no production batch ingested yet")
     today = newest.asset_materialization.partition
     if today is None:
         return dg.SkipReason("the newest feature batch has no partition")
-    shadow = challenger_in_shadow(instance)
+    shadow = challenger_in_shadow(instance, scope=scope)
     if shadow is not None:
         return dg.SkipReason(f"challenger v{shadow} is still in its canary")
-    last = last_retrain_day(instance)
+    last = last_retrain_day(instance, scope)
     age = days_between(last, today) if last else None
     if age is not None and age < limit:
         return dg.SkipReason(f"last retraining on {last}, {age} data days before {today}")
@@ -361,21 +380,21 @@ def build_triggers(
 ) -> tuple[list[dg.SensorDefinition], list[dg.ScheduleDefinition]]:
     need, drift_cooldown = cfg.drift.consecutive, cfg.drift.cooldown_days
     perf_cooldown = cfg.performance.cooldown_days
-    limit = cfg.schedule.max_days_between_retrains
     day_before_start = shift_day(cfg.data.start_date.isoformat(), -1)
+    scope = Scope.of(cfg)
 
     @dg.sensor(
-        name=names.BOOTSTRAP_SENSOR,
+        name=scope.name(names.BOOTSTRAP_SENSOR),
         minimum_interval_seconds=cfg.ingest.sensor_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         job=retrain_job,
         description="With no champion yet, train the first one as soon as the reference landed.",
     )
     def bootstrap_sensor(context: dg.SensorEvaluationContext):
-        return evaluate_bootstrap(context, day_before_start)
+        return evaluate_bootstrap(context, day_before_start, scope)
 
     @dg.sensor(
-        name=names.DRIFT_SENSOR,
+        name=scope.name(names.DRIFT_SENSOR),
         minimum_interval_seconds=cfg.drift.sensor_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         job=retrain_job,
@@ -384,11 +403,11 @@ def build_triggers(
     )
     def drift_sensor(context: dg.SensorEvaluationContext):
         return evaluate_drift(
-            context, need, drift_cooldown, cfg.drift.retrain, cfg.drift.require_impact
+            context, need, drift_cooldown, cfg.drift.retrain, cfg.drift.require_impact, scope
         )
 
     @dg.sensor(
-        name=names.PERFORMANCE_SENSOR,
+        name=scope.name(names.PERFORMANCE_SENSOR),
         minimum_interval_seconds=cfg.performance.sensor_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         job=retrain_job,
@@ -399,10 +418,20 @@ def build_triggers(
     )
     def performance_sensor(context: dg.SensorEvaluationContext):
         estimated = (cfg.estimation.consecutive, cfg.estimation.retrain)
-        return evaluate_performance(context, perf_cooldown, cfg.performance.retrain, estimated)
+        return evaluate_performance(
+            context, perf_cooldown, cfg.performance.retrain, estimated, scope
+        )
+
+    return [bootstrap_sensor, drift_sensor, performance_sensor], [build_schedule(cfg, retrain_job)]
+
+
+def build_schedule(cfg: RetrainConfig, retrain_job: "AssetJob") -> dg.ScheduleDefinition:
+    """The hard fallback: weekly_retrain_schedule."""
+    limit = cfg.schedule.max_days_between_retrains
+    scope = Scope.of(cfg)
 
     @dg.schedule(
-        name=names.WEEKLY_SCHEDULE,
+        name=scope.name(names.WEEKLY_SCHEDULE),
         cron_schedule=cfg.schedule.cron,
         job=retrain_job,
         execution_timezone="UTC",
@@ -412,6 +441,6 @@ def build_triggers(
         description=f"Retrain when the last retraining is {limit} or more data days old.",
     )
     def weekly_retrain_schedule(context: dg.ScheduleEvaluationContext):
-        return evaluate_schedule(context, limit)
+        return evaluate_schedule(context, limit, scope)
 
-    return [bootstrap_sensor, drift_sensor, performance_sensor], [weekly_retrain_schedule]
+    return weekly_retrain_schedule
