@@ -2,7 +2,7 @@
 
 ``RETRAIN_CONFIG`` (and ``backtest --config``) may name one model's YAML file or a fleet folder of
 model files (``retrain_assets.fleet``); with a fleet, ``backtest`` and ``rollback`` take
-``--model NAME`` and ``models`` lists what loads.
+``--model NAME``, ``models`` lists what loads and ``status`` shows how every model is doing.
 """
 
 from __future__ import annotations
@@ -327,6 +327,31 @@ def _models(args: argparse.Namespace) -> int:
     return 1 if fleet.broken else 0
 
 
+def _status(args: argparse.Namespace) -> int:
+    """Print every model's status against the instance in $DAGSTER_HOME; exit 1 when one needs
+    attention (or the config does not load), else 0."""
+    import dagster as dg
+
+    from retrain_assets.config import ConfigError
+    from retrain_assets.lib.overview import status_text
+    from retrain_assets.overview import fleet_rows
+
+    try:
+        fleet = _fleet(args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        instance = dg.DagsterInstance.get()
+    except dg.DagsterError as exc:  # DAGSTER_HOME unset or not a folder
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    with instance:
+        rows = fleet_rows(fleet, instance)
+    print(status_text(rows))
+    return 1 if any(r.needs_attention for r in rows) else 0
+
+
 def _chart_path(args: argparse.Namespace) -> Path:
     """--chart, else beside --json, else in --out, else compare.png in the current folder."""
     if args.chart:
@@ -445,7 +470,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="a model's YAML file or a fleet folder (default: $RETRAIN_CONFIG, else the demo's)",
     )
     m.set_defaults(func=_models)
+    _status_parser(sub)
     return parser
+
+
+STATUS_HELP = (
+    "one line per model: champion and its age, live (and estimated) metric against its test "
+    "value, last drift, last retraining, challenger in canary, and why it needs attention; read "
+    "from the Dagster instance in $DAGSTER_HOME and each model's MLflow registry. Exit code 0 "
+    "when no model needs attention, 1 when one does (or the config does not load)"
+)
+
+
+def _status_parser(sub: Any) -> None:
+    st = sub.add_parser(
+        "status",
+        help="the fleet at a glance (exit 1 when a model needs attention)",
+        description=STATUS_HELP,
+    )
+    st.add_argument(
+        "--config",
+        default=None,
+        help="a model's YAML file or a fleet folder (default: $RETRAIN_CONFIG, else the demo's)",
+    )
+    st.set_defaults(func=_status)
 
 
 def _simulate_arguments(s: argparse.ArgumentParser) -> None:

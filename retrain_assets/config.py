@@ -1,9 +1,9 @@
 """The YAML data contract: one file describes the user's data; everything else has a default.
 
-The file's path comes from ``RETRAIN_CONFIG``. Without it the demo feed's config,
-``demo/retrain.yaml`` under the current folder (written by ``retrain-assets simulate --out demo``),
-is used. Relative paths resolve against the folder of the config file. Unknown keys and wrong types
-are errors that name the key; missing files are errors that name the path.
+The file's path comes from ``RETRAIN_CONFIG``. Without it the demo fleet, the folder ``demo``
+under the current folder (written by ``make dev``), is used. Relative paths resolve against the
+folder of the config file. Unknown keys and wrong types are errors that name the key; missing
+files are errors that name the path.
 
 ``RETRAIN_CONFIG`` may also name a folder of model files, one model each (a fleet): that is
 ``retrain_assets.fleet``, which reads each file with the steps below (``read_raw_config``, then
@@ -15,14 +15,24 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 ENV_VAR = "RETRAIN_CONFIG"
-DEMO_CONFIG = Path("demo") / "retrain.yaml"
+DEMO_CONFIG = Path("demo")
+"""The demo fleet (`make dev` simulates it): a folder of model files under the current folder."""
 
 
 class ConfigError(ValueError):
@@ -364,6 +374,68 @@ class MlflowConfig(_Strict):
     """... waiting this long before the first retry, then exponentially longer (x3, x7, ...)."""
 
 
+AlertKind = Literal["retraining_started", "gate_failed", "promotion", "rollback", "run_failure"]
+ALERT_KINDS: tuple[AlertKind, ...] = get_args(AlertKind)
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NOT_SHOWN = "<value not shown>"
+
+
+class AlertsConfig(_Strict):
+    """Messages to a webhook (Slack-compatible JSON: a `text`, plus the event's fields) when a
+    soft-triggered retraining starts, a gate fails, a model is promoted or rolled back, or a run
+    fails. Off while no webhook variable is named. A delivery that keeps failing is logged and
+    dropped; it never fails a pipeline run."""
+
+    webhook_url_env: str | None = None
+    """The name of the environment variable that holds the webhook URL (e.g.
+    RETRAIN_WEBHOOK_URL), read when an alert is sent. The URL is a secret: it is never written in
+    this file, nor logged. null: no alerts."""
+    events: list[AlertKind] = Field(default_factory=lambda: list(ALERT_KINDS))
+    """The events sent: retraining_started (drift, performance, concept or estimated
+    performance; not the schedule, bootstrap or manual runs), gate_failed (data, metric,
+    latency or canary gate), promotion, rollback, run_failure (any other failed run)."""
+    retries: int = Field(3, ge=0, le=10)
+    """A delivery that fails (connection error, timeout, HTTP 429 or 5xx) is retried this
+    often ..."""
+    retry_delay_seconds: float = Field(1.0, gt=0.0, le=60.0)
+    """... waiting this long before the first retry, then twice as long each time; then the
+    alert is logged (without the URL) and dropped."""
+    timeout_seconds: float = Field(5.0, gt=0.0, le=60.0)
+    """Time allowed for one delivery attempt."""
+    sensor_interval_seconds: int = Field(30, ge=1)
+    """How often alerts_sensor looks for new events."""
+    dagster_ui_url: str | None = None
+    """Base URL of the Dagster UI (e.g. http://127.0.0.1:3000); alerts then link to their run."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hide_what_is_not_a_variable_name(cls, data: Any) -> Any:
+        # A value that is not a variable name may be the URL itself: the error must not echo it
+        # (the loader's messages show the value they got).
+        value = data.get("webhook_url_env") if isinstance(data, dict) else None
+        if isinstance(value, str) and not _ENV_NAME.fullmatch(value):
+            return {**data, "webhook_url_env": _NOT_SHOWN}
+        return data
+
+    @field_validator("webhook_url_env")
+    @classmethod
+    def _is_a_variable_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.fullmatch(value):
+            raise ValueError(
+                "must be the name of an environment variable (letters, digits and _) that holds "
+                "the webhook URL, not the URL: a webhook URL is a secret, so put it in an "
+                "environment variable and write that variable's name here"
+            )
+        return value
+
+    @field_validator("dagster_ui_url")
+    @classmethod
+    def _is_http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+
 class RetrainConfig(_Strict):
     """The whole contract."""
 
@@ -382,6 +454,7 @@ class RetrainConfig(_Strict):
     performance: PerformanceConfig = PerformanceConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     mlflow: MlflowConfig = MlflowConfig()
+    alerts: AlertsConfig = AlertsConfig()
     source: Path | None = None
     """The file this config was read from (set by the loader)."""
     # Not a field: no file sets it and the config reference does not list it. The fleet loader
@@ -464,7 +537,8 @@ def _format_error(path: Path, err: ValidationError) -> str:
 
 
 def config_path() -> Path:
-    """The config file in force: $RETRAIN_CONFIG or the demo config under the current folder."""
+    """The config in force (a file, or a folder of model files): $RETRAIN_CONFIG, else the demo
+    fleet's folder under the current folder."""
     return Path(os.environ.get(ENV_VAR) or DEMO_CONFIG).expanduser().resolve()
 
 
@@ -476,7 +550,8 @@ def _config_file(path: str | Path | None) -> Path:
             ""
             if path is not None or os.environ.get(ENV_VAR)
             else (
-                f" (set {ENV_VAR}, or run `retrain-assets simulate --out demo` for the demo feed)"
+                f" (set {ENV_VAR} to a config file or a folder of model files, or run `make dev` "
+                "for the demo fleet)"
             )
         )
         raise ConfigError(f"config file not found: {file}{hint}")

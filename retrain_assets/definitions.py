@@ -14,10 +14,12 @@ import warnings
 import dagster as dg
 
 from retrain_assets import names
+from retrain_assets.alerts import build_alert_defs
 from retrain_assets.config import RetrainConfig
 from retrain_assets.fleet import BrokenModel, Fleet, load_fleet
 from retrain_assets.ingest import build_ingest_defs
 from retrain_assets.monitoring import build_monitoring_defs
+from retrain_assets.overview import build_overview_defs
 from retrain_assets.preflight import check_antlr
 from retrain_assets.release import build_release_defs
 from retrain_assets.resources import build_resources
@@ -41,6 +43,7 @@ def build_definitions(cfg: RetrainConfig) -> dg.Definitions:
         build_monitoring_defs(cfg, daily),
         build_training_defs(cfg),
         build_release_defs(cfg),
+        build_alert_defs(cfg),
         dg.Definitions(resources=build_resources(cfg)),
     )
 
@@ -58,7 +61,8 @@ def broken_model_spec(broken: BrokenModel) -> dg.AssetSpec:
 
 
 def build_fleet_definitions(fleet: Fleet) -> dg.Definitions:
-    """Every loaded model's Definitions, merged (a single file: exactly build_definitions)."""
+    """Every loaded model's Definitions and the fleet's overview (fleet_status), merged; a single
+    file: exactly build_definitions."""
     if fleet.single:
         [cfg] = fleet.models.values()
         return build_definitions(cfg)
@@ -68,6 +72,7 @@ def build_fleet_definitions(fleet: Fleet) -> dg.Definitions:
     return dg.Definitions.merge(
         *(build_definitions(cfg) for cfg in fleet.models.values()),
         dg.Definitions(assets=[broken_model_spec(b) for b in fleet.broken]),
+        build_overview_defs(fleet),
     )
 
 

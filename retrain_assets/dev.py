@@ -16,12 +16,14 @@ from pathlib import Path
 
 import yaml
 
-from retrain_assets.config import ENV_VAR, config_path, load_config
+from retrain_assets.config import ENV_VAR, config_path
+from retrain_assets.fleet import Fleet, load_fleet
 from retrain_assets.lib.data import feed
 from retrain_assets.lib.data import simulate as sim
 
 DEMO_DIR = Path("demo")
-STAGED = "feed"  # demo/feed: the simulated days not landed yet
+"""The demo fleet's folder: one model file per model, each model's feed in a folder of its name."""
+STAGED = "feed"  # demo/<model>/feed: the simulated days not landed yet
 # The demo reacts within seconds of a landing, not every 30 s as a production default would.
 DEMO_SETTINGS = {
     "ingest": {"sensor_interval_seconds": 5},
@@ -30,9 +32,27 @@ DEMO_SETTINGS = {
     "canary": {"sensor_interval_seconds": 10},
     "guardrail": {"sensor_interval_seconds": 10},
 }
-DEMO_SPEC = sim.SimulationSpec(
-    days=30, rows_per_day=1000, drift="abrupt", drift_day=10, label_delay=2
-)
+DEMO_MODELS = {
+    # The same applicants, three targets, three kinds of change, three label delays.
+    "car_loan": sim.SimulationSpec(
+        days=30, rows_per_day=1000, drift="abrupt", drift_day=10, label_delay=2
+    ),
+    "car_loan_repayment": sim.SimulationSpec(
+        days=30,
+        rows_per_day=1000,
+        drift="gradual",
+        drift_day=8,
+        gradual_days=10,
+        label_delay=3,
+        seed=1,
+        task="multiclass",
+    ),
+    "car_loan_loss": sim.SimulationSpec(
+        days=30, rows_per_day=1000, drift="none", label_delay=5, seed=2, task="regression"
+    ),
+}
+DEMO_SPEC = DEMO_MODELS["car_loan"]
+"""The binary model's feed (30 days, abrupt drift from day 10, labels 2 days late)."""
 
 
 def _default_signals() -> None:
@@ -58,26 +78,53 @@ def _stop(child: subprocess.Popen) -> None:
         child.wait()
 
 
-def ensure_demo_data(out: Path = DEMO_DIR) -> bool:
-    """Simulate the demo feed when neither its landing folder nor its staging folder holds a day;
-    the days are held back, to be landed one by one. True when it simulated."""
-    landed = out / "landing" / "features"
-    if (landed.is_dir() and any(landed.iterdir())) or feed.pending_days(out / STAGED):
+def ensure_demo_model(out: Path, name: str, spec: sim.SimulationSpec) -> bool:
+    """Simulate one demo model into out/<name>/ and write out/<name>.yaml, when neither its landing
+    folder nor its staging folder holds a day; the days are held back, to be landed one by one.
+    True when it simulated."""
+    from retrain_assets.fleet import fleet_model_contract
+
+    root = out / name
+    landed = root / "landing" / "features"
+    if (landed.is_dir() and any(landed.iterdir())) or feed.pending_days(root / STAGED):
         return False
-    sim.simulate(out, DEMO_SPEC, overwrite=True)
-    config = out / "retrain.yaml"
-    config.write_text(yaml.safe_dump({**yaml.safe_load(config.read_text()), **DEMO_SETTINGS}))
-    feed.hold_back(out / "landing", out / STAGED)
+    sim.simulate(root, spec, overwrite=True)
+    single = root / "retrain.yaml"
+    contract = fleet_model_contract(yaml.safe_load(single.read_text()), name)
+    text = yaml.safe_dump({**contract, **DEMO_SETTINGS}, sort_keys=False)
+    (out / f"{name}.yaml").write_text(text)
+    single.unlink()
+    feed.hold_back(root / "landing", root / STAGED)
     return True
 
 
+def ensure_demo_data(out: Path = DEMO_DIR) -> bool:
+    """The demo fleet: each model of DEMO_MODELS simulated where it is missing. True when any
+    was."""
+    if (out / "retrain.yaml").is_file():
+        print(
+            f"{out}/retrain.yaml is the single-model demo of an earlier release: it loads as a "
+            f"model named 'retrain' next to the demo fleet (remove {out}/ for the fleet alone)",
+            file=sys.stderr,
+        )
+    simulated = [ensure_demo_model(out, name, spec) for name, spec in DEMO_MODELS.items()]
+    return any(simulated)
+
+
+def pending(out: Path) -> bool:
+    """Whether any demo model still has held-back days."""
+    return any(feed.pending_days(out / name / STAGED) for name in DEMO_MODELS)
+
+
 def run_feed(out: Path, interval: float, stop: threading.Event) -> None:
-    """Land one held-back day every `interval` seconds until none is left or `stop` is set."""
+    """Every `interval` seconds, land the next held-back day of every demo model, until none is
+    left or `stop` is set."""
     while not stop.wait(interval):
-        day = feed.land_next(out / STAGED, out / "landing")
-        if day is None:
+        landed = {n: feed.land_next(out / n / STAGED, out / n / "landing") for n in DEMO_MODELS}
+        if not any(landed.values()):
             return
-        print(f"demo feed: landed {day}", file=sys.stderr)
+        days = ", ".join(f"{name} {day}" for name, day in landed.items() if day)
+        print(f"demo feed: landed {days}", file=sys.stderr)
 
 
 def _tool(name: str) -> str:
@@ -113,26 +160,37 @@ def instance_home(env: dict[str, str]) -> Path | None:
     return home
 
 
+def prepare_stores(fleet: Fleet) -> str:
+    """Create each model's workdir and MLflow experiment before any process starts, so the UI and
+    the first runs do not race to migrate the database; the tracking URI the MLflow UI shows (a
+    fleet's shared one)."""
+    from retrain_assets.resources.mlflow import ensure_experiment
+
+    for broken in fleet.broken:
+        print(f"model {broken.name} is not loaded: {broken.error}", file=sys.stderr)
+    for cfg in fleet.models.values():
+        cfg.workdir.mkdir(parents=True, exist_ok=True)
+        ensure_experiment(
+            cfg.tracking_uri, cfg.mlflow.experiment_name, (cfg.workdir / "mlruns").as_uri()
+        )
+    if not fleet.models:
+        raise SystemExit(f"no model of {config_path()} loads: fix the files named above")
+    return next(iter(fleet.models.values())).tracking_uri
+
+
 def run(
     host: str = "127.0.0.1", port: int = 3000, mlflow_port: int = 5000, feed_interval: float = 20.0
 ) -> int:
     stop = threading.Event()
     if not os.environ.get(ENV_VAR):
         if ensure_demo_data():
-            print(f"simulated the demo feed into {DEMO_DIR.resolve()}", file=sys.stderr)
-        if feed.pending_days(DEMO_DIR / STAGED):
+            print(f"simulated the demo fleet into {DEMO_DIR.resolve()}", file=sys.stderr)
+        if pending(DEMO_DIR):
             threading.Thread(
                 target=run_feed, args=(DEMO_DIR, feed_interval, stop), daemon=True
             ).start()
     os.environ[ENV_VAR] = str(config_path())  # absolute: the code server runs in $DAGSTER_HOME
-    cfg = load_config()
-    cfg.workdir.mkdir(parents=True, exist_ok=True)
-    from retrain_assets.resources.mlflow import ensure_experiment
-
-    # Created here first, so the UI and the first run do not race to migrate the database.
-    ensure_experiment(
-        cfg.tracking_uri, cfg.mlflow.experiment_name, (cfg.workdir / "mlruns").as_uri()
-    )
+    tracking_uri = prepare_stores(load_fleet())
     children: list[subprocess.Popen] = []
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     # The UI needs no server-side job runner (its consumers are four more processes).
@@ -140,7 +198,7 @@ def run(
     try:
         children.append(
             _spawn(
-                [_tool("mlflow"), "server", "--backend-store-uri", cfg.tracking_uri,
+                [_tool("mlflow"), "server", "--backend-store-uri", tracking_uri,
                  "--host", host, "--port", str(mlflow_port), "--workers", "1"],
                 env,
             )

@@ -227,3 +227,13 @@ def _collision(cfg: RetrainConfig, loaded: Mapping[str, RetrainConfig]) -> str |
                 f"in the same MLflow tracking store: every model needs its own"
             )
     return None
+
+
+def fleet_model_contract(contract: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """A simulated feed's ``retrain.yaml`` mapping as the fleet file ``<name>.yaml`` beside the
+    folder ``<name>/`` that holds its feed: landing_dir under ``<name>/``; no workdir, registered
+    model or experiment (nor tracking URI), so the fleet's defaults name them after the model."""
+    data = {**contract["data"], "landing_dir": f"{name}/{contract['data']['landing_dir']}"}
+    model = {k: v for k, v in contract["model"].items() if k != "registered_name"}
+    out = {k: v for k, v in contract.items() if k not in ("workdir", "mlflow")}
+    return {**out, "data": data, "model": model}

@@ -25,6 +25,13 @@ MONITORING_GROUP = "monitoring"
 TRAINING_GROUP = "training"
 RELEASE_GROUP = "release"
 
+FLEET_STATUS = "fleet_status"
+"""In a fleet: one row per model (champion, live and estimated metric, drift, retraining, canary,
+what needs attention)."""
+FLEET_GROUP = "fleet"
+FLEET_STATUS_JOB = "fleet_status_job"
+FLEET_STATUS_SCHEDULE = "fleet_status_schedule"
+FLEET_STATUS_SENSOR = "fleet_status_sensor"
 CONFIG_ERROR = "config_error"
 """In a fleet: `<model>/config_error`, the UI's record of a model whose file did not load."""
 CONFIG_ERRORS_GROUP = "fleet_config_errors"
@@ -65,6 +72,9 @@ PERFORMANCE_SENSOR = "performance_sensor"
 CANARY_SENSOR = "canary_sensor"
 GUARDRAIL_SENSOR = "guardrail_sensor"
 WEEKLY_SCHEDULE = "weekly_retrain_schedule"
+ALERTS_SENSOR = "alerts_sensor"
+"""With alerts.webhook_url_env set: posts retraining, gate, promotion, rollback and run-failure
+alerts to the webhook."""
 SENSORS = (
     LANDING_SENSOR,
     BOOTSTRAP_SENSOR,

@@ -134,6 +134,17 @@ def project(tmp_path: Path) -> Project:
 
 
 @pytest.fixture
+def home_instance(tmp_path: Path, monkeypatch):
+    """The instance of a fresh $DAGSTER_HOME, the one `retrain-assets rollback` opens itself."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dg.DagsterInstance.get() as instance:
+        yield instance
+
+
+@pytest.fixture
 def instance():
     with dg.instance_for_test() as inst:
         yield inst

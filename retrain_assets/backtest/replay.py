@@ -68,7 +68,7 @@ class Replay:
         # The console logger of every in-process run; the event log keeps everything regardless.
         self.loggers = {"console": {"config": {"log_level": log_level}}} if log_level else None
         self.cursors: dict[str, str | None] = {}
-        self.run_keys: set[str] = set()
+        self.run_keys: set[tuple[str, str]] = set()  # (job, run key): as the daemon, per target
         self.keep_results = keep_results
         self.results: list[dg.ExecuteInProcessResult] = []
         self.seconds = {"sensors": 0.0, "runs": 0.0, "steps": 0.0}
@@ -77,16 +77,18 @@ class Replay:
         self.ticked_at: dict[str, int] = {}  # sensor -> `changes` at its last tick
         self.ticks = 0
 
-    def _already_ran(self, key: str | None) -> bool:
+    def _already_ran(self, job: str, key: str | None) -> bool:
+        """Whether `job` already ran with run key `key` (the models of a fleet may request the
+        same key, e.g. two landing files of the same content, each for its own job)."""
         if key is None:
             return False
-        if key in self.run_keys:
+        if (job, key) in self.run_keys:
             return True
         found = self.instance.get_run_records(
-            filters=dg.RunsFilter(tags={names.RUN_KEY_TAG: key}), limit=1
+            filters=dg.RunsFilter(job_name=job, tags={names.RUN_KEY_TAG: key}), limit=1
         )
         if found:
-            self.run_keys.add(key)
+            self.run_keys.add((job, key))
         return bool(found)
 
     def execute(
@@ -95,11 +97,11 @@ class Replay:
         """Run the requests not run before (by run key), in order."""
         done = []
         for request in requests:
-            if self._already_ran(request.run_key):
+            job = self.defs.resolve_job_def(request.job_name or default_job or "")
+            if self._already_ran(job.name, request.run_key):
                 continue
             if request.run_key is not None:
-                self.run_keys.add(request.run_key)
-            job = self.defs.resolve_job_def(request.job_name or default_job or "")
+                self.run_keys.add((job.name, request.run_key))
             run_tags = dict(request.tags)
             if request.run_key is not None:
                 run_tags[names.RUN_KEY_TAG] = request.run_key

@@ -60,7 +60,8 @@ def test_each_model_defines_its_assets_jobs_sensors_and_resources_under_its_name
     single = build_definitions(fleet.models["loans"].model_copy()).resolve_asset_graph()
     # the single-model graph's keys, once per model under its prefix, and nothing unprefixed
     bare = {key.path[-1] for key in single.get_all_asset_keys()}
-    assert keys == {dg.AssetKey([m, a]) for m in ("loans", "losses") for a in bare}
+    fleet_keys = {dg.AssetKey([m, a]) for m in ("loans", "losses") for a in bare}
+    assert keys == fleet_keys | {dg.AssetKey(names.FLEET_STATUS)}
     assert graph.get(dg.AssetKey(["loans", "drift_report"])).group_name == "loans_monitoring"
     assert graph.get(dg.AssetKey(["losses", "feature_batch"])).group_name == "losses_ingest"
     # a model's assets depend on its own upstream assets only
@@ -71,10 +72,12 @@ def test_each_model_defines_its_assets_jobs_sensors_and_resources_under_its_name
     repo = defs.get_repository_def()
     assert {"loans_retrain_job", "losses_retrain_job", "loans_ingest_job"} <= set(repo.job_names)
     sensors = {s.name for s in repo.sensor_defs}
-    assert {f"{m}_{s}" for m in ("loans", "losses") for s in names.SENSORS} == sensors
+    per_model = {f"{m}_{s}" for m in ("loans", "losses") for s in names.SENSORS}
+    assert sensors == per_model | {names.FLEET_STATUS_SENSOR}
     assert {s.name for s in repo.schedule_defs} == {
         "loans_weekly_retrain_schedule",
         "losses_weekly_retrain_schedule",
+        names.FLEET_STATUS_SCHEDULE,
     }
     assert {"loans_store", "losses_store", "loans_registry", "losses_mlflow"} <= set(
         defs.resources or {}
@@ -209,3 +212,39 @@ def test_the_run_queue_runs_one_cycle_per_model_and_models_side_by_side(
         instance.report_run_failed(instance.get_run_by_id(loans_drift))  # loans' cycle is over
         list(QueuedRunCoordinatorDaemon(interval_seconds=1).run_iteration(workspace))
         assert instance.run_launcher.queue()[-1].run_id == loans_schedule
+
+
+def test_rollback_cli_moves_one_fleet_models_champion_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, home_instance: dg.DagsterInstance
+) -> None:
+    from mlflow import MlflowClient
+
+    from tests.dagster.test_rollback_cli import _cli
+
+    folder = tmp_path / "fleet"
+    overrides = {"canary": {"mode": "none"}, "gates": {"auc_ratio": 0.5}}  # promoted at once
+    write_model(folder, "loans", dataclasses.replace(SMALL, days=2, drift="none"), overrides)
+    write_model(folder, "other", dataclasses.replace(LOANS, days=2, drift="none"), overrides)
+    monkeypatch.setenv("RETRAIN_CONFIG", str(folder))
+    fleet = load_fleet(folder)
+    defs = build_fleet_definitions(fleet)
+    loop = Replay(defs, home_instance)
+    loop.settle(tuple(f"{m}_{s}" for m in ("loans", "other") for s in FLEET_SENSORS[:2]))
+    retrain = defs.resolve_job_def("loans_retrain_job").execute_in_process(
+        instance=home_instance, tags={names.REASON_TAG: "manual"}, raise_on_error=False
+    )
+    assert retrain.success
+    client = MlflowClient(fleet.models["loans"].tracking_uri)
+    assert str(client.get_model_version_by_alias("loans", "champion").version) == "2"
+
+    code, out, _ = _cli("rollback", "--model", "loans", "--reason", "bad batch", "--by", "ops")
+
+    assert (code, out) == (0, "champion v2 -> v1 (bad batch; by ops)\n")
+    assert str(client.get_model_version_by_alias("loans", "champion").version) == "1"
+    assert str(client.get_model_version_by_alias("other", "champion").version) == "1"
+    [run] = home_instance.get_runs(dg.RunsFilter(job_name="loans_rollback_job"))
+    assert run.tags[names.MODEL_TAG] == "loans" and run.tags[names.CYCLE_TAG] == "loans"
+    promoted = home_instance.get_latest_materialization_event(
+        dg.AssetKey(["loans", "promoted_model"])
+    )
+    assert promoted is not None and promoted.run_id == run.run_id

@@ -15,7 +15,6 @@ import re
 from pathlib import Path
 
 import dagster as dg
-import pytest
 from mlflow import MlflowClient
 
 from retrain_assets import cli
@@ -36,17 +35,6 @@ MODEL = "car_loan"
 
 def _day(i: int) -> str:
     return (START + dt.timedelta(days=i)).isoformat()
-
-
-@pytest.fixture
-def home_instance(tmp_path: Path, monkeypatch):
-    """The instance of a fresh $DAGSTER_HOME, the one `retrain-assets rollback` opens itself."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    with dg.DagsterInstance.get() as instance:
-        yield instance
 
 
 def _project(tmp_path: Path, monkeypatch) -> Project:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from retrain_assets import cli, dev
 from retrain_assets.config import load_config
+from retrain_assets.fleet import load_fleet
 from retrain_assets.lib.data import feed
 
 
@@ -30,23 +31,27 @@ def test_simulate_command_writes_a_loadable_feed(tmp_path: Path, capsys) -> None
     assert sorted(p.stem for p in (out / "landing" / "labels").glob("*.parquet"))[0] == "2024-05-02"
 
 
-def test_demo_data_is_held_back_and_landed_one_day_at_a_time(tmp_path: Path) -> None:
+def test_demo_fleet_is_held_back_and_landed_one_day_at_a_time(tmp_path: Path) -> None:
     demo = tmp_path / "demo"
     assert dev.ensure_demo_data(demo) is True
-    landing, staged = demo / "landing", demo / dev.STAGED
-    assert (landing / "reference.parquet").is_file()
-    assert not list((landing / "features").iterdir())  # every day waits in the feed
-    days = feed.pending_days(staged)
-    assert len(days) == dev.DEMO_SPEC.days + dev.DEMO_SPEC.label_delay
+    fleet = load_fleet(demo)
+    assert not fleet.broken and list(fleet.models) == sorted(dev.DEMO_MODELS)
+    assert {cfg.task for cfg in fleet.models.values()} == {"binary", "multiclass", "regression"}
+    for name, spec in dev.DEMO_MODELS.items():
+        landing, staged = demo / name / "landing", demo / name / dev.STAGED
+        assert (landing / "reference.parquet").is_file()
+        assert not list((landing / "features").iterdir())  # every day waits in the feed
+        assert len(feed.pending_days(staged)) == spec.days + spec.label_delay
+        cfg = fleet.models[name]
+        assert cfg.data.landing_dir == landing and cfg.ingest.sensor_interval_seconds == 5
+        assert cfg.workdir == demo / ".retrain" / name and cfg.model.registered_name == name
     assert dev.ensure_demo_data(demo) is False  # a restart keeps the feed where it was
 
-    assert feed.land_next(staged, landing) == days[0]
-    assert [p.stem for p in (landing / "features").iterdir()] == [days[0]]
-    assert feed.pending_days(staged) == days[1:]
-    cfg = load_config(demo / "retrain.yaml")
-    assert cfg.data.landing_dir == landing and cfg.ingest.sensor_interval_seconds == 5
-
     stop = threading.Event()
-    dev.run_feed(demo, 0.001, stop)  # lands the rest, then returns
-    assert feed.pending_days(staged) == []
-    assert len(list((landing / "features").iterdir())) == dev.DEMO_SPEC.days
+    stop.set()
+    dev.run_feed(demo, 0.001, stop)  # stopped: lands nothing
+    assert not list((demo / "car_loan" / "landing" / "features").iterdir())
+    dev.run_feed(demo, 0.001, threading.Event())  # lands every model's days, then returns
+    assert not dev.pending(demo)
+    for name, spec in dev.DEMO_MODELS.items():
+        assert len(list((demo / name / "landing" / "features").iterdir())) == spec.days

@@ -125,7 +125,7 @@ def test_absolute_paths_are_kept(tmp_path):
 def test_env_var_names_the_config_file(tmp_path, monkeypatch):
     path = write_config(tmp_path / "from_env")
     monkeypatch.setenv(ENV_VAR, str(path))
-    monkeypatch.chdir(tmp_path)  # no demo/retrain.yaml here
+    monkeypatch.chdir(tmp_path)  # no demo/ here
 
     cfg = load_config()
 
@@ -141,7 +141,7 @@ def test_without_env_var_or_demo_config_the_error_says_what_to_do(tmp_path, monk
         load_config()
 
     message = str(info.value)
-    assert str(tmp_path / "demo" / "retrain.yaml") in message
+    assert str(tmp_path / "demo") in message
     assert ENV_VAR in message
 
 

@@ -14,7 +14,18 @@ from retrain_assets import names
 
 PACKAGE = Path(__file__).resolve().parents[2] / "retrain_assets"
 LIB = PACKAGE / "lib"
-DAGSTER_LAYER = ["ingest", "monitoring", "training", "release", "records.py", "backtest/replay.py"]
+DAGSTER_LAYER = [
+    "ingest",
+    "monitoring",
+    "training",
+    "release",
+    "records.py",
+    "backtest/replay.py",
+    "scope.py",
+    "definitions.py",
+    "overview.py",
+    "alerts.py",
+]
 
 
 def imported_modules(path: Path) -> set[str]:
