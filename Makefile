@@ -9,7 +9,7 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DAGSTER_DISABLE_TELEMETRY := 1
 
-.PHONY: install chromium dev test test-policy lint format docs clean
+.PHONY: install chromium dev test test-policy test-fleet lint format docs clean
 
 # What pip cannot install comes from Debian's packages: installed here when running as root with
 # apt-get (CI, a fresh container); otherwise make stops at once with the command to run.
@@ -54,6 +54,11 @@ test: install chromium
 # drift replayed through the real definitions, minutes each. CI runs it after `make test`.
 test-policy: install
 	$(PY) -m pytest -n 2 -m policy tests/policy
+
+# A fleet of three models (and a broken file) through the real `dg dev` daemon, its overview and
+# its alerts (tests/e2e/test_fleet_daemon.py, minutes). CI runs it after `make test`.
+test-fleet: install chromium
+	$(PY) -m pytest -m fleet tests/e2e/test_fleet_daemon.py
 
 lint: install
 	$(VENV)/bin/ruff check retrain_assets tests

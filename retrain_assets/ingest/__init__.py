@@ -10,7 +10,7 @@ from retrain_assets.scope import Scope
 
 
 def build_ingest_defs(cfg: RetrainConfig, daily: dg.DailyPartitionsDefinition) -> dg.Definitions:
-    jobs = build_ingest_jobs(Scope.of(cfg), daily)
+    jobs = build_ingest_jobs(daily, Scope.of(cfg))
     return dg.Definitions(
         assets=build_ingest_assets(cfg, daily),
         jobs=jobs,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from retrain_assets import names
-from retrain_assets.scope import Scope
+from retrain_assets.scope import SINGLE, Scope
 
 if TYPE_CHECKING:  # the type define_asset_job returns (not exported by dagster)
     from dagster._core.definitions.unresolved_asset_job_definition import (
@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # the type define_asset_job returns (not exported by dagster)
     )
 
 
-def build_ingest_jobs(scope: Scope, daily: dg.PartitionsDefinition) -> list[AssetJob]:
+def build_ingest_jobs(daily: dg.PartitionsDefinition, scope: Scope = SINGLE) -> list[AssetJob]:
     ingest_job = dg.define_asset_job(
         scope.name(names.INGEST_JOB),
         selection=scope.selection(

@@ -8,7 +8,7 @@ import dagster as dg
 
 from retrain_assets import names
 from retrain_assets.run_config import rollback_run_config
-from retrain_assets.scope import Scope
+from retrain_assets.scope import SINGLE, Scope
 
 if TYPE_CHECKING:  # the type define_asset_job returns (not exported by dagster)
     from dagster._core.definitions.unresolved_asset_job_definition import (
@@ -19,7 +19,7 @@ AFTER_A_CHANGE = (names.PROMOTED_MODEL, names.REFERENCE_PROFILE, names.MODEL_HIS
 """What follows any move of the champion: the alias, the new reference, the history."""
 
 
-def build_release_jobs(scope: Scope) -> list[AssetJob]:
+def build_release_jobs(scope: Scope = SINGLE) -> list[AssetJob]:
     canary_job = dg.define_asset_job(
         scope.name(names.CANARY_JOB),
         selection=scope.selection(names.CANARY_EVALUATION, *AFTER_A_CHANGE),

@@ -15,7 +15,7 @@ import dagster as dg
 
 from retrain_assets import names
 from retrain_assets.resources.mlflow import end_mlflow_run_on_failure
-from retrain_assets.scope import MLFLOW, Scope
+from retrain_assets.scope import MLFLOW, SINGLE, Scope
 
 if TYPE_CHECKING:  # the type define_asset_job returns (not exported by dagster)
     from dagster._core.definitions.unresolved_asset_job_definition import (
@@ -60,7 +60,7 @@ def retrain_executor() -> dg.ExecutorDefinition:
     return celery_executor.configured(celery_config(), name="retrain_celery_executor")
 
 
-def build_retrain_job(scope: Scope) -> AssetJob:
+def build_retrain_job(scope: Scope = SINGLE) -> AssetJob:
     return dg.define_asset_job(
         scope.name(names.RETRAIN_JOB),
         selection=scope.selection(

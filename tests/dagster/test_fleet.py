@@ -155,7 +155,8 @@ def test_models_ingest_drift_and_retrain_independently(fleet_folder: Path, fleet
 def test_the_run_queue_runs_one_cycle_per_model_and_models_side_by_side(
     fleet_folder: Path, tmp_path: Path
 ) -> None:
-    """deploy/dagster.yaml's queue: two retrainings at a time in total, one per model."""
+    """deploy/dagster.yaml's queue with its total raised to two retrainings at a time, as a fleet
+    operator would: the models side by side, one cycle per model."""
     from dagster._core.remote_origin import InProcessCodeLocationOrigin
     from dagster._core.test_utils import create_run_for_test, create_test_daemon_workspace_context
     from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
@@ -165,6 +166,9 @@ def test_the_run_queue_runs_one_cycle_per_model_and_models_side_by_side(
     )
 
     queue = yaml.safe_load((ROOT / "deploy" / "dagster.yaml").read_text())["run_coordinator"]
+    limits = queue["config"]["tag_concurrency_limits"]
+    [total] = [limit for limit in limits if limit["key"] == names.REASON_TAG]
+    total["limit"] = 2
     code = tmp_path / "location.py"
     code.write_text(
         "from retrain_assets.definitions import build_fleet_definitions\n"
