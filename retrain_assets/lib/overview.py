@@ -116,12 +116,17 @@ class StatusRow:
 
 
 def config_error_text(file: str | os.PathLike[str], error: str) -> str:
-    """``<file name>: <first line of the error>`` (a leading copy of the file's path dropped)."""
+    """``<file name>: <what is wrong>``: the error's first line without a leading copy of the
+    file's path; when that line only introduces the file (``invalid config <path>:``), the keys
+    listed under it, joined by ``; ``."""
     name = Path(file).name
-    first = next((line.strip() for line in error.splitlines() if line.strip()), "")
+    lines = [line.strip() for line in error.splitlines() if line.strip()]
+    first = lines[0] if lines else ""
     for prefix in (f"{file}:", f"{name}:"):
         if first.startswith(prefix):
             first = first[len(prefix) :].strip()
+    if first.endswith(":") and str(file) in first and len(lines) > 1:
+        first = "; ".join(lines[1:])
     return f"{name}: {first}"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -92,11 +93,36 @@ def retry_policy(retries: int, delay_seconds: float) -> dg.RetryPolicy | None:
     return dg.RetryPolicy(max_retries=retries, delay=delay_seconds, backoff=dg.Backoff.EXPONENTIAL)
 
 
+_ready_stores: set[str] = set()
+
+
+def ready_store(tracking_uri: str) -> None:
+    """Create a sqlite tracking store (its folder, its tables, MLflow's schema migrations) before
+    this process uses it, one process at a time. The first client to open a new store migrates
+    it, and two doing so at once collide (`duplicate column name`): the models of a fleet share
+    one store, and their first runs start together. Once per process and store; other URIs (a
+    tracking server) need nothing."""
+    prefix = "sqlite:///"
+    if tracking_uri in _ready_stores or not tracking_uri.startswith(prefix):
+        return
+    import fcntl
+
+    from mlflow import MlflowClient
+
+    database = Path(tracking_uri.removeprefix(prefix))
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with open(database.with_name(database.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        MlflowClient(tracking_uri, tracking_uri).search_experiments(max_results=1)
+    _ready_stores.add(tracking_uri)
+
+
 def ensure_experiment(tracking_uri: str, name: str, artifact_location: str) -> str:
     """Create the experiment with an explicit artifact location unless it exists; its id."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
+    ready_store(tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)
     found = mlflow.get_experiment_by_name(name)
     if found is not None:

@@ -64,6 +64,9 @@ class ModelRegistry(dg.ConfigurableResource):
     def client(self) -> Any:
         import mlflow
 
+        from retrain_assets.resources.mlflow import ready_store
+
+        ready_store(self.tracking_uri)
         return mlflow.MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
     def alias_version(self, alias: str) -> str | None:

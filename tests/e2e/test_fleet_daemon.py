@@ -202,9 +202,13 @@ def _look_at_the_overview(port: int) -> None:
         page = browser.new_page(viewport={"width": 1600, "height": 1100})
         page.goto(f"{base}/assets/fleet_status")
         page.get_by_text("needing_attention").first.wait_for(timeout=30_000)
+        page.get_by_text("[Show Markdown]").first.click()  # the table, in a dialog
+        page.get_by_text("psi_treshold", exact=False).first.wait_for(timeout=30_000)
         page.screenshot(path=str(ARTIFACTS / "fleet_status.png"))
         page.goto(f"{base}/assets")
-        for name in (*MODELS, "typo"):
-            page.get_by_text(name, exact=True).first.wait_for(timeout=30_000)
+        page.get_by_text("loans / drift_report").first.wait_for(timeout=30_000)
         page.screenshot(path=str(ARTIFACTS / "fleet_assets.png"))
+        page.goto(f"{base}/assets/typo/config_error")
+        page.get_by_text("drift.psi_treshold", exact=False).first.wait_for(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "fleet_config_error.png"))
         browser.close()

@@ -86,6 +86,13 @@ def test_config_error_text_keeps_the_file_name_and_the_first_line() -> None:
     )
 
 
+def test_config_error_text_lists_the_keys_of_an_invalid_config() -> None:
+    error = "invalid config /x/fleet/typo.yaml:\n  drift.psi_treshold: unknown key\n  a.b: bad\n"
+    assert config_error_text(Path("/x/fleet/typo.yaml"), error) == (
+        "typo.yaml: drift.psi_treshold: unknown key; a.b: bad"
+    )
+
+
 def test_no_champion_needs_attention() -> None:
     assert attention(with_(champion=None, test_metric=None)) == ["no champion"]
 
