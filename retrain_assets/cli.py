@@ -46,22 +46,12 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def fleet_model_contract(contract: dict[str, Any], name: str) -> dict[str, Any]:
-    """A simulated feed's ``retrain.yaml`` mapping as the fleet file ``<name>.yaml`` beside the
-    folder ``<name>/`` that holds its feed: landing_dir under ``<name>/``; no workdir, registered
-    model or experiment (nor tracking URI), so the fleet's defaults name them after the model."""
-    data = {**contract["data"], "landing_dir": f"{name}/{contract['data']['landing_dir']}"}
-    model = {k: v for k, v in contract["model"].items() if k != "registered_name"}
-    out = {k: v for k, v in contract.items() if k not in ("workdir", "mlflow")}
-    return {**out, "data": data, "model": model}
-
-
 def _simulate_fleet_model(args: argparse.Namespace, spec: sim.SimulationSpec) -> int:
     """simulate --model NAME: the feed and its answer key in <out>/<NAME>/, the model's file in
     <out>/<NAME>.yaml (the fleet folder's layout)."""
     import yaml
 
-    from retrain_assets.fleet import MODEL_NAME
+    from retrain_assets.fleet import MODEL_NAME, fleet_model_contract
     from retrain_assets.lib.files import write_text
 
     name, out = args.model, Path(args.out)

@@ -144,37 +144,23 @@ def _fig(value: float | None) -> str:
     return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
 
 
-def _live_reason(s: ModelStatus, drop: float) -> str | None:
-    if s.live_metric is None or s.test_metric is None:
+def _worse_reason(
+    s: ModelStatus, which: str, figure: tuple[float | None, str | None, bool | None], drop: float
+) -> str | None:
+    """`<which> <metric> <value> (<day>) worse than test <value>` when the figure (value, day,
+    the report's own verdict or None) is worse than the test value, else None."""
+    value, day, degraded = figure
+    if value is None or s.test_metric is None:
         return None
     worse = (
-        s.live_degraded
-        if s.live_degraded is not None
-        else worse_than(s.live_metric, s.test_metric, drop, s.higher_is_better)
+        degraded
+        if degraded is not None
+        else worse_than(value, s.test_metric, drop, s.higher_is_better)
     )
     if not worse:
         return None
     label = _metric_label(s.metric or "")
-    return (
-        f"live {label} {_fig(s.live_metric)} ({s.live_day}) worse than test {_fig(s.test_metric)}"
-    )
-
-
-def _estimated_reason(s: ModelStatus, drop: float) -> str | None:
-    if s.estimated_metric is None or s.test_metric is None:
-        return None
-    worse = (
-        s.estimated_degraded
-        if s.estimated_degraded is not None
-        else worse_than(s.estimated_metric, s.test_metric, drop, s.higher_is_better)
-    )
-    if not worse:
-        return None
-    label = _metric_label(s.metric or "")
-    return (
-        f"estimated {label} {_fig(s.estimated_metric)} ({s.estimated_day}) worse than test "
-        f"{_fig(s.test_metric)}"
-    )
+    return f"{which} {label} {_fig(value)} ({day}) worse than test {_fig(s.test_metric)}"
 
 
 def _retrain_reasons(s: ModelStatus, stale_days: int) -> list[str]:
@@ -204,12 +190,14 @@ def attention(status: ModelStatus, thresholds: Thresholds | None = None) -> list
         reasons.append(f"cannot read: {s.read_error}")
     if s.champion is None and s.read_error is None:
         reasons.append("no champion")
-    reasons.append(_live_reason(s, t.relative_drop) or "")
+    live = (s.live_metric, s.live_day, s.live_degraded)
+    reasons.append(_worse_reason(s, "live", live, t.relative_drop) or "")
     if s.drifted:
         share = "" if s.drift_share is None else f" (share {s.drift_share:.0%})"
         reasons.append(f"drift on {s.drift_day}{share}")
     reasons += _retrain_reasons(s, t.stale_days)
-    reasons.append(_estimated_reason(s, t.estimated_relative_drop) or "")
+    estimated = (s.estimated_metric, s.estimated_day, s.estimated_degraded)
+    reasons.append(_worse_reason(s, "estimated", estimated, t.estimated_relative_drop) or "")
     return [r for r in reasons if r]
 
 

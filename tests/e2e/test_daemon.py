@@ -7,6 +7,7 @@ community dialog. Bounded in time; it stops what it started."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -76,15 +78,17 @@ def _feed(root: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def daemon(tmp_path: Path):
-    home = tmp_path / "dagster_home"
+@contextlib.contextmanager
+def dg_dev(folder: Path, config: Path, **env_vars: str) -> Iterator[tuple[int, Path]]:
+    """The real `dg dev`, as `make dev` starts it, on a free port with its own DAGSTER_HOME (the
+    repo's dagster.yaml) under `folder` and RETRAIN_CONFIG=config; yields (port, its log file)
+    and stops it and everything it started."""
+    home = folder / "dagster_home"
     home.mkdir()
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    config = _feed(tmp_path / "feed")
     port = _free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(home), "RETRAIN_CONFIG": str(config)}
-    log_path = tmp_path / "dg_dev.log"
+    env = {**os.environ, "DAGSTER_HOME": str(home), "RETRAIN_CONFIG": str(config), **env_vars}
+    log_path = folder / "dg_dev.log"
     log = log_path.open("w")
     process = subprocess.Popen(
         dev.dg_dev_command("127.0.0.1", port, REPO / "workspace.yaml"),
@@ -94,7 +98,7 @@ def daemon(tmp_path: Path):
                             signal.signal(signal.SIGTERM, signal.SIG_DFL)),
     )  # fmt: skip
     try:
-        yield port, config, log_path
+        yield port, log_path
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -103,6 +107,13 @@ def daemon(tmp_path: Path):
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         log.close()
+
+
+@pytest.fixture
+def daemon(tmp_path: Path):
+    config = _feed(tmp_path / "feed")
+    with dg_dev(tmp_path, config) as (port, log_path):
+        yield port, config, log_path
 
 
 def test_the_daemon_runs_the_loop(daemon) -> None:

@@ -11,19 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
-import shutil
-import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from retrain_assets import dev
 from retrain_assets.lib.data import simulate as sim
-from tests.e2e.test_daemon import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _free_port, _graphql
+from tests.e2e.test_daemon import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _graphql, dg_dev
 from tests.unit.test_alerts import Receiver
 
 pytestmark = pytest.mark.fleet
@@ -80,36 +75,11 @@ def _fleet(folder: Path) -> Path:
 
 @pytest.fixture
 def fleet_daemon(tmp_path: Path):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
     folder = _fleet(tmp_path / "fleet")
-    port = _free_port()
     with Receiver() as receiver:
-        env = {
-            **os.environ,
-            "DAGSTER_HOME": str(home),
-            "RETRAIN_CONFIG": str(folder),
-            "FLEET_TEST_WEBHOOK": receiver.url("/hook/fleet-token"),
-        }
-        log = (tmp_path / "dg_dev.log").open("w")
-        process = subprocess.Popen(
-            dev.dg_dev_command("127.0.0.1", port, REPO / "workspace.yaml"),
-            cwd=dev.instance_home(env),
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            preexec_fn=lambda: (signal.signal(signal.SIGINT, signal.SIG_DFL),
-                                signal.signal(signal.SIGTERM, signal.SIG_DFL)),
-        )  # fmt: skip
-        try:
+        hook = receiver.url("/hook/fleet-token")
+        with dg_dev(tmp_path, folder, FLEET_TEST_WEBHOOK=hook) as (port, _):
             yield port, receiver
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-            log.close()
 
 
 def _by_model(runs: list[dict]) -> dict[str, list[tuple[str, str, dict]]]:
