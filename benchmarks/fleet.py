@@ -131,9 +131,7 @@ def _one_day(instance, model: str, day: str) -> None:
     _materialise(instance, [model, "feature_batch"], day)
     _materialise(instance, [model, "drift_report"], day, drifted=False, evidence="")
     _materialise(instance, [model, "estimated_performance"], day, degraded=False, fell=False)
-    _materialise(
-        instance, [model, "performance_report"], day, degraded=False, concept_drift=False
-    )
+    _materialise(instance, [model, "performance_report"], day, degraded=False, concept_drift=False)
 
 
 def _history(instance, names: list[str], days: int) -> None:
