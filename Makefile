@@ -58,7 +58,7 @@ test-policy: install
 # A fleet of three models (and a broken file) through the real `dg dev` daemon, its overview and
 # its alerts (tests/e2e/test_fleet_daemon.py, minutes). CI runs it after `make test`.
 test-fleet: install chromium
-	$(PY) -m pytest -m fleet tests/e2e/test_fleet_daemon.py
+	$(PY) -m pytest -m fleet tests/e2e/test_fleet_daemon.py tests/prod/test_fleet_replay.py
 
 lint: install
 	$(VENV)/bin/ruff check retrain_assets tests

@@ -36,6 +36,10 @@ from retrain_assets.monitoring.paths import PREDICTIONS_DIR
 from retrain_assets.records import new_materializations
 from retrain_assets.resources.landing import LandingStore
 from retrain_assets.resources.model_registry import ModelRegistry
+from retrain_assets.scope import SINGLE, Scope
+
+RunResult = dg.ExecuteInProcessResult | dg.JobExecutionResult
+"""An executed run: in-process, or through ``dg.execute_job`` with the job's own executor."""
 
 
 class Replay:
@@ -70,7 +74,7 @@ class Replay:
         self.cursors: dict[str, str | None] = {}
         self.run_keys: set[tuple[str, str]] = set()  # (job, run key): as the daemon, per target
         self.keep_results = keep_results
-        self.results: list[dg.ExecuteInProcessResult] = []
+        self.results: list[RunResult] = []
         self.seconds = {"sensors": 0.0, "runs": 0.0, "steps": 0.0}
         self.changes = 0  # files landed and runs executed so far
         self.runs = 0
@@ -93,7 +97,7 @@ class Replay:
 
     def execute(
         self, requests: Iterable[dg.RunRequest], default_job: str | None = None, **tags: str
-    ) -> list[dg.ExecuteInProcessResult]:
+    ) -> list[RunResult]:
         """Run the requests not run before (by run key), in order."""
         done = []
         for request in requests:
@@ -107,14 +111,7 @@ class Replay:
                 run_tags[names.RUN_KEY_TAG] = request.run_key
             run_tags.update(tags)
             start = time.perf_counter()
-            result = job.execute_in_process(
-                instance=self.instance,
-                partition_key=request.partition_key,
-                asset_selection=request.asset_selection,
-                tags=run_tags,
-                run_config=self._run_config(request.run_config),
-                raise_on_error=False,
-            )
+            result = self.run(job, request, run_tags)
             self.changes += 1
             self.runs += 1
             self.seconds["runs"] += time.perf_counter() - start
@@ -124,13 +121,25 @@ class Replay:
             self.results += done
         return done
 
+    def run(self, job: dg.JobDefinition, request: dg.RunRequest, tags: dict[str, str]) -> RunResult:
+        """Execute one requested run (in-process here; a subclass may hand a job to another
+        executor, as the production profile's replay does with retrain_job on celery)."""
+        return job.execute_in_process(
+            instance=self.instance,
+            partition_key=request.partition_key,
+            asset_selection=request.asset_selection,
+            tags=tags,
+            run_config=self._run_config(request.run_config),
+            raise_on_error=False,
+        )
+
     def _run_config(self, config: Any) -> dict:
         config = dict(config or {})
         if self.loggers and "loggers" not in config:
             config["loggers"] = self.loggers
         return config
 
-    def tick(self, sensor: str) -> list[dg.ExecuteInProcessResult]:
+    def tick(self, sensor: str) -> list[RunResult]:
         """Evaluate one sensor with its cursor and run what it requested."""
         start = time.perf_counter()
         self.ticks += 1
@@ -143,7 +152,7 @@ class Replay:
         self.seconds["sensors"] += time.perf_counter() - start
         return self.execute(result.run_requests or [], **{names.SENSOR_NAME_TAG: sensor})
 
-    def tick_schedule(self, name: str, when: dt.datetime) -> list[dg.ExecuteInProcessResult]:
+    def tick_schedule(self, name: str, when: dt.datetime) -> list[RunResult]:
         """Evaluate a schedule as of its tick time and run what it requested."""
         schedule = self.defs.resolve_schedule_def(name)
         start = time.perf_counter()
@@ -177,7 +186,7 @@ class Replay:
         raise RuntimeError(f"sensors still requesting runs after {rounds} rounds")
 
 
-def _step_seconds(result: dg.ExecuteInProcessResult) -> float:
+def _step_seconds(result: RunResult) -> float:
     """Time spent inside the run's successful steps, as Dagster measured it."""
     durations = (
         getattr(event.event_specific_data, "duration_ms", None)
@@ -221,11 +230,16 @@ def backtest_config(cfg: RetrainConfig, out: Path, html: bool) -> RetrainConfig:
     return with_fleet_model(moved, None)
 
 
-class _Observer:
-    """Reads each day's monitoring verdicts and classifies the runs a day executed."""
+class Observer:
+    """Reads each day's monitoring verdicts and classifies the runs a day executed: one model's,
+    named by its scope (a fleet's replay keeps one observer per model)."""
 
-    def __init__(self, instance: dg.DagsterInstance, cfg: RetrainConfig) -> None:
-        self.instance = instance
+    def __init__(
+        self, instance: dg.DagsterInstance, cfg: RetrainConfig, scope: Scope = SINGLE
+    ) -> None:
+        self.instance, self.scope = instance, scope
+        self.jobs = {job: scope.name(job) for job in (names.RETRAIN_JOB, names.CANARY_JOB)}
+        self.jobs[names.ROLLBACK_JOB] = scope.name(names.ROLLBACK_JOB)
         watched = (names.DRIFT_REPORT, names.PERFORMANCE_REPORT, names.ESTIMATED_PERFORMANCE)
         self.after: dict[str, int | None] = dict.fromkeys(watched)
         self.meta: dict[str, dict[str, dict]] = {asset: {} for asset in watched}
@@ -234,7 +248,10 @@ class _Observer:
         )
 
     def _read(self, asset: str) -> None:
-        for storage_id, day, meta in new_materializations(self.instance, asset, self.after[asset]):
+        asset_key = self.scope.key(asset)
+        for storage_id, day, meta in new_materializations(
+            self.instance, asset_key, self.after[asset]
+        ):
             self.after[asset] = storage_id
             if day is not None:
                 self.meta[asset][day] = meta
@@ -242,7 +259,7 @@ class _Observer:
         for key in sorted(self.meta[asset])[:-60]:
             del self.meta[asset][key]
 
-    def record(self, day: str, results: list[dg.ExecuteInProcessResult]) -> DayRecord:
+    def record(self, day: str, results: list[RunResult]) -> DayRecord:
         for asset in self.meta:
             self._read(asset)
         drift = self.meta[names.DRIFT_REPORT].get(day, {})
@@ -259,13 +276,13 @@ class _Observer:
         )
         for result in results:
             job = result.dagster_run.job_name
-            if job == names.RETRAIN_JOB:
+            if job == self.jobs[names.RETRAIN_JOB]:
                 rec.reasons.append(result.dagster_run.tags.get(names.REASON_TAG, "manual"))
                 rec.gates.append(_gates(result))
                 rec.train_seconds += _step_seconds(result)
-            elif job == names.CANARY_JOB:
-                rec.canary.append(_decision(result))
-            elif job == names.ROLLBACK_JOB:
+            elif job == self.jobs[names.CANARY_JOB]:
+                rec.canary.append(_decision(result, self.scope.key(names.PROMOTED_MODEL)))
+            elif job == self.jobs[names.ROLLBACK_JOB]:
                 rec.reasons.append("rollback")
         rec.champion_version = self.registry.alias_version(names.CHAMPION)
         return rec
@@ -290,7 +307,7 @@ def _estimate_check(perf: dict) -> dict:
     return {"error": perf["estimation_error"], "covered": perf.get("estimate_covers")}
 
 
-def _gates(result: dg.ExecuteInProcessResult) -> str:
+def _gates(result: RunResult) -> str:
     """pass, fail (the failed checks), or error when the run failed before its checks."""
     evaluations = result.get_asset_check_evaluations()
     failed = sorted(
@@ -303,11 +320,11 @@ def _gates(result: dg.ExecuteInProcessResult) -> str:
     return "pass" if result.success else "error"
 
 
-def _decision(result: dg.ExecuteInProcessResult) -> str:
+def _decision(result: RunResult, promoted: dg.AssetKey) -> str:
     """The canary's outcome: promote, or reject (its non-inferiority check failed), or error."""
     for event in result.get_asset_materialization_events():
         mat = event.materialization
-        if mat.asset_key == dg.AssetKey(names.PROMOTED_MODEL) and "decision" in mat.metadata:
+        if mat.asset_key == promoted and "decision" in mat.metadata:
             return str(mat.metadata["decision"].value)
     if any(not e.passed for e in result.get_asset_check_evaluations()):
         return "reject"
@@ -375,7 +392,7 @@ def _final_aucs(cfg: RetrainConfig, last_days: int) -> tuple[float | None, float
     return final, pooled_metric(task, y, baseline, classes), label_days, len(rows)
 
 
-def _replay_days(
+def replay_days(
     cfg: RetrainConfig,
     date_from: str | None,
     date_to: str | None,
@@ -459,9 +476,9 @@ def _prepare(cfg: RetrainConfig, out: Path, html: bool) -> RetrainConfig:
     return bt
 
 
-def _first_champion(replay: Replay, observer: _Observer, bt: RetrainConfig, out: Path) -> DayRecord:
+def _first_champion(replay: Replay, observer: Observer, bt: RetrainConfig, out: Path) -> DayRecord:
     """The reference set and the first champion, decided the day before the first partition."""
-    first = observer.record(shift_day(bt.data.start_date.isoformat(), -1), replay.settle())
+    first = first_day(replay, observer, bt)
     if first.champion_version is None:
         raise RuntimeError(
             f"the first champion was not trained (retraining gates: {first.gates or 'no run'});"
@@ -471,23 +488,36 @@ def _first_champion(replay: Replay, observer: _Observer, bt: RetrainConfig, out:
     return first
 
 
-def _calendar(first: str, last: str) -> list[str]:
+def first_day(replay: Replay, observer: Observer, cfg: RetrainConfig) -> DayRecord:
+    """The row of the day before the first partition: the reference set landed (it is in the
+    landing folder before the replay starts) and the sensors settled, bootstrapping the first
+    champion."""
+    sensors = tuple(observer.scope.name(s) for s in names.SENSORS)
+    day = shift_day(cfg.data.start_date.isoformat(), -1)
+    return observer.record(day, replay.settle(sensors))
+
+
+def calendar(first: str, last: str) -> list[str]:
     """Every calendar day from `first` to `last`, both included."""
     start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
     return [(start + dt.timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
 
 
-def _replay_day(replay: Replay, bt: RetrainConfig, day: str, files: list[Path]) -> list:
-    """Land the day's files and let the sensors settle; tick the schedule if its cron falls on
-    the day, whether or not anything landed (the daemon ticks it on every calendar day)."""
-    results: list = []
+def replay_day(
+    replay: Replay, bt: RetrainConfig, day: str, files: list[Path], scope: Scope = SINGLE
+) -> list[RunResult]:
+    """Land the day's files of one model (named by `scope`) and let its sensors settle; tick its
+    schedule if the cron falls on the day, whether or not anything landed (the daemon ticks it on
+    every calendar day)."""
+    sensors = tuple(scope.name(s) for s in names.SENSORS)
+    results: list[RunResult] = []
     if files:
         replay.land(files, bt.data.landing_dir)
-        results += replay.settle()
+        results += replay.settle(sensors)
     when = schedule_fire_time(bt.schedule.cron, day) if bt.schedule.enabled else None
     if when is not None:
-        ticked = replay.tick_schedule(names.WEEKLY_SCHEDULE, when)
-        results += ticked + (replay.settle() if ticked else [])
+        ticked = replay.tick_schedule(scope.name(names.WEEKLY_SCHEDULE), when)
+        results += ticked + (replay.settle(sensors) if ticked else [])
     return results
 
 
@@ -511,19 +541,19 @@ def run_backtest(
     see which part of a day's cost grows with history. ``progress``, if given, is called after
     each timeline row with the row, the calendar days replayed so far and their total."""
     out = Path(out).resolve()
-    days, by_day = _replay_days(cfg, date_from, date_to)
+    days, by_day = replay_days(cfg, date_from, date_to)
     data_days = set(days)
     bt = _prepare(cfg, out, html)
     defs = build_definitions(bt)
     began = time.perf_counter()
     with _no_fsync(out), _instance(out / "dagster") as instance:
         replay = Replay(defs, instance, log_level=log_level, tick_on_change=True)
-        observer = _Observer(instance, bt)
+        observer = Observer(instance, bt)
         records = [_first_champion(replay, observer, bt, out)]
-        calendar = _calendar(days[0], days[-1])
-        for done, day in enumerate(calendar, start=1):
+        every_day = calendar(days[0], days[-1])
+        for done, day in enumerate(every_day, start=1):
             files = by_day.get(day, []) if day in data_days else []
-            results = _replay_day(replay, bt, day, files)
+            results = replay_day(replay, bt, day, files)
             if not files and not results:
                 continue  # nothing landed and nothing ran: no row in the timeline
             record = observer.record(day, results)
@@ -531,7 +561,7 @@ def run_backtest(
             if day_seconds is not None:
                 day_seconds.append(dict(replay.seconds))
             if progress is not None:
-                progress(record, done, len(calendar))
+                progress(record, done, len(every_day))
         final, baseline, auc_days, auc_rows = _final_aucs(bt, last_days)
     total = time.perf_counter() - began
     summary = summarize(

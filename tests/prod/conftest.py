@@ -231,3 +231,80 @@ def pg_instance(tmp_path: Path, pg_database, monkeypatch) -> Iterator[dg.Dagster
     with dg.DagsterInstance.from_config(str(home)) as instance:
         instance.pg_db = db  # type: ignore[attr-defined]  # for tests that look at the tables
         yield instance
+
+
+def _healthy(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def start_mlflow_server(
+    start: Callable[..., Service], folder: Path, db: str, workers: int = 1
+) -> tuple[str, Path]:
+    """An `mlflow server` process as deploy/README.md runs it: its backend store the Postgres
+    database `db`, its artifacts in folder/mlflow_artifacts, bound to 127.0.0.1 on a free port;
+    (its URL, the artifact folder) once it answers."""
+    artifacts = folder / "mlflow_artifacts"
+    port = free_port()
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
+    server = start(
+        [
+            str(BIN / "mlflow"), "server",
+            # psycopg2 named: SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3
+            "--backend-store-uri", pg_url(db).replace("postgresql://", "postgresql+psycopg2://"),
+            "--artifacts-destination", str(artifacts),
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+        ],
+        env,
+        folder / "mlflow_server.log",
+        folder,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    server.wait_for(lambda: _healthy(url), "mlflow server", timeout=90)
+    return url, artifacts
+
+
+CLAIM = "retrain_assets:test-claim"
+
+
+@contextlib.contextmanager
+def claimed_redis_db() -> Iterator[str]:
+    """A Redis database of the caller's own (an empty one, claimed), flushed afterwards: a
+    celery worker of another session on the same server must never take this one's tasks."""
+    require("Redis", REDIS_HOST, REDIS_PORT)
+    import redis
+
+    token = uuid.uuid4().hex
+    for db in range(15, 0, -1):
+        client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db)
+        if client.dbsize() == 0 and client.set(CLAIM, token, nx=True):
+            try:
+                yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{db}"
+            finally:
+                client.flushdb()
+                client.close()
+            return
+        client.close()
+    raise RuntimeError("no empty Redis database among 1-15 to run celery in")
+
+
+def start_celery_worker(
+    start: Callable[..., Service], env: dict[str, str], log: Path, name: str
+) -> Service:
+    """A `dagster-celery worker start -y deploy/celery.yaml` process (one task at a time) with
+    `env` added to this process's environment and the venv's bin on PATH (the command execs
+    `celery`)."""
+    return start(
+        [
+            str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
+            "-y", str(REPO / "deploy" / "celery.yaml"), "-n", name, "--loglevel", "INFO",
+            "--", "--concurrency=1",
+        ],
+        {**os.environ, **env, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
+        log,
+    )  # fmt: skip

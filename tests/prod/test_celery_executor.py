@@ -20,7 +20,7 @@ from dagster._core.definitions.reconstruct import ReconstructableRepository
 from mlflow import MlflowClient
 
 from tests.conftest import SMALL, failure_message, make_project, run_requests, tick
-from tests.prod.conftest import BIN, REDIS_HOST, REDIS_PORT, REPO, pg_env, require
+from tests.prod.conftest import REPO, claimed_redis_db, pg_env, start_celery_worker
 
 SPEC = dataclasses.replace(SMALL, days=1, drift="none")  # the reference is all training needs
 STEPS = {
@@ -30,28 +30,12 @@ STEPS = {
     "reference_profile",
     "model_history",
 }
-CLAIM = "retrain_assets:test-claim"
 
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    """A Redis database of this test's own (an empty one, claimed), flushed afterwards: a worker
-    of another test session on the same server must never take this test's tasks."""
-    require("Redis", REDIS_HOST, REDIS_PORT)
-    import redis
-
-    token = uuid.uuid4().hex
-    for db in range(15, 0, -1):
-        client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db)
-        if client.dbsize() == 0 and client.set(CLAIM, token, nx=True):
-            try:
-                yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{db}"
-            finally:
-                client.flushdb()
-                client.close()
-            return
-        client.close()
-    pytest.fail("no empty Redis database among 1-15 to run the celery test in")
+    with claimed_redis_db() as url:
+        yield url
 
 
 # dagster-celery 0.29.27 registers its task again for every step it submits; celery 5.7 warns.
@@ -70,15 +54,7 @@ def test_retrain_job_steps_run_in_the_celery_worker(
         **pg_env(instance.pg_db),  # type: ignore[attr-defined]
     }
     name = f"retrain-test-{uuid.uuid4().hex[:8]}"
-    worker = services(
-        [
-            str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
-            "-y", str(REPO / "deploy" / "celery.yaml"), "-n", name, "--loglevel", "INFO",
-            "--", "--concurrency=1",
-        ],
-        {**os.environ, **env, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
-        tmp_path / "celery_worker.log",
-    )  # fmt: skip
+    worker = start_celery_worker(services, env, tmp_path / "celery_worker.log", name)
 
     # Meanwhile the reference (in-process, the landing sensor's run): training reads it.
     requests = tick(project, instance, "landing_sensor").run_requests

@@ -7,8 +7,6 @@ from the server's tables and artifact folder."""
 from __future__ import annotations
 
 import dataclasses
-import os
-import urllib.request
 from pathlib import Path
 
 import pandas as pd
@@ -17,40 +15,16 @@ from mlflow import MlflowClient
 
 from retrain_assets.lib.release import model_store as registry
 from tests.conftest import SMALL, Loop, failure_message, make_project
-from tests.prod.conftest import BIN, free_port, pg_query, pg_url
+from tests.prod.conftest import pg_query, start_mlflow_server
 
 # The bootstrap retraining is all this test needs.
 SPEC = dataclasses.replace(SMALL, days=2, drift="none")
 
 
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture
 def mlflow_server(tmp_path: Path, pg_database, services):
     db = pg_database("mlflow")
-    artifacts = tmp_path / "mlflow_artifacts"
-    port = free_port()
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
-    server = services(
-        [
-            str(BIN / "mlflow"), "server",
-            # psycopg2 named: SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3
-            "--backend-store-uri", pg_url(db).replace("postgresql://", "postgresql+psycopg2://"),
-            "--artifacts-destination", str(artifacts),
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-        ],
-        env,
-        tmp_path / "mlflow_server.log",
-        cwd=tmp_path,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    server.wait_for(lambda: _healthy(url), "mlflow server", timeout=90)
+    url, artifacts = start_mlflow_server(services, tmp_path, db)
     return url, db, artifacts
 
 
