@@ -56,7 +56,9 @@ test-policy: install
 	$(PY) -m pytest -n 2 -m policy tests/policy
 
 # A fleet of three models (and a broken file) through the real `dg dev` daemon, its overview and
-# its alerts (tests/e2e/test_fleet_daemon.py, minutes). CI runs it after `make test`.
+# its alerts (tests/e2e/test_fleet_daemon.py), and four models on the production profile
+# (Postgres, celery on Redis, MLflow server: tests/prod/test_fleet_replay.py); minutes each.
+# CI runs it after `make test`.
 test-fleet: install chromium
 	$(PY) -m pytest -m fleet tests/e2e/test_fleet_daemon.py tests/prod/test_fleet_replay.py
 

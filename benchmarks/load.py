@@ -1,4 +1,5 @@
-"""Code-location load time against a bare `import dagster`, as whole fresh processes.
+"""Code-location load time against a bare `import dagster`, as whole fresh processes: the code
+location's module imported and its lazy definitions built (`defs()`), as Dagster's loader does.
 
 Why: every Dagster process loads the code location (each run worker, each step process of the
 multiprocess executor, every sensor/schedule evaluation in the code server, every UI reload), so
@@ -38,7 +39,8 @@ GOAL = 1.5
 PACKAGE = "retrain_assets"
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = {
-    "definitions": "import retrain_assets.definitions",
+    # The module imported and its lazy definitions built (`defs()`), as Dagster's loader does.
+    "definitions": "from retrain_assets.definitions import defs; defs()",
     "dagster": "import dagster",
     "python": "pass",  # interpreter start-up alone, for scale
 }
@@ -252,7 +254,7 @@ def main() -> None:
         if args.why or ratio > GOAL:
             why(env)
     print(
-        f"RESULT load: import retrain_assets.definitions {med['definitions']:.2f} s vs import "
+        f"RESULT load: retrain_assets.definitions defs() {med['definitions']:.2f} s vs import "
         f"dagster {med['dagster']:.2f} s, ratio {ratio:.2f} (goal {GOAL})"
     )
 

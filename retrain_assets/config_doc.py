@@ -1,9 +1,10 @@
 """The README's configuration reference, generated from the pydantic models in config.py.
 
 Every key is listed dotted (`drift.psi_threshold`) with its type, default and meaning; the meaning
-is the attribute docstring written under the field (pydantic keeps it as the field's description,
-`use_attribute_docstrings=True`). `make docs` rewrites the README section between the markers; a
-unit test fails when the README and the models disagree.
+is the attribute docstring written under the field, read here from the models' source (pydantic's
+`use_attribute_docstrings` would do it at every import of the config, which is slow; only this
+module needs them). `make docs` rewrites the README section between the markers; a unit test fails
+when the README and the models disagree.
 
     python -m retrain_assets.config_doc                   # print the reference
     python -m retrain_assets.config_doc --write README.md # replace it in place
@@ -12,7 +13,10 @@ unit test fails when the README and the models disagree.
 from __future__ import annotations
 
 import argparse
+import ast
 import datetime as dt
+import functools
+import inspect
 import json
 import re
 import types
@@ -31,6 +35,41 @@ LOADER_SET = {"source"}
 """Keys the loader fills in; a value written in the file would be overwritten, so not listed."""
 
 _SCALARS = {int: "int", float: "float", bool: "bool", str: "str", Path: "path", dt.date: "date"}
+
+
+@functools.cache
+def _module_docstrings(source_file: str) -> dict[str, dict[str, str]]:
+    """Class name -> {attribute: the docstring written under it} for the top-level classes of a
+    source file, cleaned as pydantic cleans them (`inspect.cleandoc`)."""
+    tree = ast.parse(Path(source_file).read_text(encoding="utf-8"))
+    out: dict[str, dict[str, str]] = {}
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        docs = out[node.name] = {}
+        for previous, statement in zip(node.body, node.body[1:], strict=False):
+            if (
+                isinstance(previous, ast.AnnAssign)
+                and isinstance(previous.target, ast.Name)
+                and isinstance(statement, ast.Expr)
+                and isinstance(statement.value, ast.Constant)
+                and isinstance(statement.value.value, str)
+            ):
+                docs[previous.target.id] = inspect.cleandoc(statement.value.value)
+    return out
+
+
+def field_description(model: type[BaseModel], name: str, field: FieldInfo) -> str:
+    """What a field means: its description, else the docstring under it in the class that
+    declares it (a field inherited from a base class is documented there)."""
+    if field.description:
+        return field.description
+    for cls in model.__mro__:
+        if name in inspect.get_annotations(cls):
+            source_file = inspect.getsourcefile(cls)
+            docs = _module_docstrings(source_file) if source_file else {}
+            return docs.get(cls.__name__, {}).get(name, "")
+    return ""
 
 
 def sections(
@@ -121,7 +160,7 @@ def config_reference_markdown() -> str:
         out += ["| key | type | default | meaning |", "|---|---|---|---|"]
         for key, field in rows:
             kind = type_text(field.annotation) + bounds_text(field)
-            meaning = _cell(field.description or "")
+            meaning = _cell(field_description(model, key.rsplit(".", 1)[-1], field))
             out.append(f"| `{key}` | {kind} | {default_text(field)} | {meaning} |")
         out.append("")
     return "\n".join(out).rstrip() + "\n"

@@ -13,14 +13,17 @@ query) replaced by `<webhook>`.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
+
+if TYPE_CHECKING:  # urllib.request (with http.client) is imported on the first delivery
+    import urllib.error
+    import urllib.request
 
 RETRAINING_STARTED = "retraining_started"
 GATE_FAILED = "gate_failed"
@@ -109,14 +112,19 @@ def redact(text: str, url: str) -> str:
     return text
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is a failure, not followed: it would POST the alert somewhere else."""
+@functools.cache
+def _opener() -> urllib.request.OpenerDirector:
+    """The opener every POST goes through, built on the first delivery: urllib.request and
+    http.client cost ~10 ms to import, in every process that loads the code location."""
+    import urllib.request
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
+    class _NoRedirect(urllib.request.HTTPRedirectHandler):
+        """A redirect is a failure, not followed: it would POST the alert somewhere else."""
 
+        def redirect_request(self, req, fp, code, msg, headers, newurl):
+            return None
 
-_OPENER = urllib.request.build_opener(_NoRedirect())
+    return urllib.request.build_opener(_NoRedirect())
 
 
 def _error_body(exc: urllib.error.HTTPError) -> str:
@@ -130,6 +138,9 @@ def _error_body(exc: urllib.error.HTTPError) -> str:
 
 def post_once(url: str, body: bytes, timeout: float) -> tuple[int | None, str | None, bool]:
     """One POST: (HTTP status, error text or None, whether a retry may help). Never raises."""
+    import urllib.error
+    import urllib.request
+
     request = urllib.request.Request(
         url,
         data=body,
@@ -137,7 +148,7 @@ def post_once(url: str, body: bytes, timeout: float) -> tuple[int | None, str | 
         headers={"Content-Type": "application/json", "User-Agent": "retrain-assets-alerts"},
     )
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
+        with _opener().open(request, timeout=timeout) as response:
             return response.status, None, False
     except urllib.error.HTTPError as exc:
         retry = exc.code == 429 or exc.code >= 500

@@ -60,7 +60,7 @@ def test_every_config_key_is_documented(model):
         name
         for name, field in model.model_fields.items()
         if not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel))
-        and not (field.description or "").strip()
+        and not config_doc.field_description(model, name, field).strip()
     ]
     assert not undocumented, f"{model.__name__}: fields without a docstring: {undocumented}"
 
