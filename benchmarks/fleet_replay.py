@@ -26,8 +26,9 @@ replays.
     .venv/bin/python -m benchmarks.fleet_replay --copies 1 --days 12    # a quick look
 
 Needs PostgreSQL on 127.0.0.1:5432 (trust auth for postgres) and Redis on 127.0.0.1:6379, as
-tests/prod does. The monthly cron (instead of the weekly default) keeps the run to about an hour
-on two cores: 20 models x 13 weekly cycles would be ~260 retrainings.
+tests/prod does. The monthly cron (instead of the weekly default) keeps the retrainings few:
+20 models x 13 weekly cycles would be ~260 retrainings. Even so, 20 models took ~4.5 s a
+model-day on a shared 2-core box (RESULTS.md): 90 days is ~3 hours there, 30 days one.
 """
 
 from __future__ import annotations
