@@ -13,6 +13,11 @@ asset, check, job, sensor and schedule), as the code server does when it loads:
     import dagster                                         (the floor)
     from retrain_assets.definitions import defs; defs().get_repository_def().load_all_definitions()
 
+and, to tell Dagster's cost of the fleet's shape from ours, an "empty" code location of the same
+shape with nothing of ours in it (EMPTY_LOCATION): per model 13 no-op assets under the model's
+prefix and groups (6 daily-partitioned), 11 no-op asset checks, 5 asset jobs, 6 sensors, a
+schedule and 4 one-field resources, loaded the same way.
+
 Ticks: a real sqlite instance holding, for every model, a champion and `days` daily partitions of
 feature batches, drift reports, estimated performance and performance reports (runless events);
 each model's landing folder holds one feature file per day. Steady state: one new day lands for
@@ -51,6 +56,70 @@ LOCATION = (
     "defs().get_repository_def().load_all_definitions()"
 )
 QUIET = {"DAGSTER_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1", "DVC_NO_ANALYTICS": "1"}
+EMPTY = (
+    "from empty_location import build; "
+    "build({models}, {shared}).get_repository_def().load_all_definitions()"
+)
+# A fleet of `models` of retrain_assets' shape, with nothing of retrain_assets in it.
+EMPTY_LOCATION = """
+import dagster as dg
+
+
+class Store(dg.ConfigurableResource):
+    root: str
+
+
+def noop_sensor(context):
+    return dg.SkipReason("no-op")
+
+
+def one_model(m: str, shared: bool) -> dg.Definitions:
+    daily = dg.DailyPartitionsDefinition(start_date="2020-01-01", end_offset=1)
+    resources = {f"{m}_{r}": Store(root=r) for r in ("store", "dvc", "mlflow", "registry")}
+    assets, checks = [], []
+    for a in range(13):
+        deps = [assets[-1].key] if assets else []
+        part = daily if a < 6 else None
+        key = f"{m}_{('store', 'dvc', 'mlflow', 'registry')[a % 4]}"
+
+        @dg.asset(key=[m, f"a{a}"], group_name=f"{m}_g{a % 4}", deps=deps, partitions_def=part,
+                  required_resource_keys={key}, description="an asset", kinds={"python"})
+        def asset(context):
+            return None
+
+        assets.append(asset)
+        if a < 11:
+            @dg.asset_check(asset=asset.key, name=f"c{a}", blocking=True)
+            def check(context):
+                return dg.AssetCheckResult(passed=True)
+
+            checks.append(check)
+    if shared:
+        return dg.Definitions(assets=assets, asset_checks=checks, resources=resources)
+    return dg.Definitions(
+        assets=assets, asset_checks=checks, resources=resources, **jobs_and_sensors(f"{m}_", assets)
+    )
+
+
+def jobs_and_sensors(prefix: str, assets: list) -> dict:
+    # job j: assets a(2j) and a(2j+1) of every model given
+    pairs = [[a.key for a in assets if int(a.key.path[-1][1:]) // 2 == j] for j in range(5)]
+    jobs = [dg.define_asset_job(f"{prefix}job{j}", selection=pairs[j]) for j in range(5)]
+    sensors = [dg.SensorDefinition(name=f"{prefix}sensor{s}", evaluation_fn=noop_sensor,
+                                   job=jobs[s % 5]) for s in range(6)]
+    schedule = dg.ScheduleDefinition(name=f"{prefix}schedule", cron_schedule="0 6 * * 1",
+                                     job=jobs[2])
+    return {"jobs": jobs, "sensors": sensors, "schedules": [schedule]}
+
+
+def build(models: int, shared: bool = False) -> dg.Definitions:
+    # shared: 5 jobs, 6 sensors and a schedule for the whole fleet instead of per model
+    fleet = [one_model(f"model_{i:02d}", shared) for i in range(models)]
+    if shared:
+        every = [a for d in fleet for a in d.assets]
+        fleet.append(dg.Definitions(**jobs_and_sensors("", every)))
+    return dg.Definitions.merge(*fleet)
+"""
 
 
 def _day(i: int) -> str:
@@ -109,11 +178,15 @@ def measure_load(sizes: list[int], repeats: int) -> dict[str, tuple[float, float
     processes, and to the end of the code (without the interpreter's exit)."""
     base = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "empty_location.py").write_text(EMPTY_LOCATION)
         runs = {"dagster": (FLOOR, {**base, **QUIET})}
         for size in sizes:
             folder = Path(tmp) / f"fleet_{size}"
             write_fleet(folder, size, 1)
             runs[f"{size} models"] = (LOCATION, {**base, **QUIET, "RETRAIN_CONFIG": str(folder)})
+        empty = {**base, **QUIET, "PYTHONPATH": tmp}
+        runs[f"{max(sizes)} empty"] = (EMPTY.format(models=max(sizes), shared=False), empty)
+        runs[f"{max(sizes)} shared"] = (EMPTY.format(models=max(sizes), shared=True), empty)
         labels = list(runs)
         for label in labels:  # warm the page cache and .pyc files: not measured
             _run(*runs[label])
@@ -216,8 +289,8 @@ def report_load(sizes: list[int], repeats: int) -> None:
             f"  {label:12s} {seconds * 1000:7.0f} ms   x{ratio:.2f} of import dagster"
             f"   {loaded[label] * 1000:7.0f} ms   x{until:.2f}"
         )
-    largest = f"{max(sizes)} models"
-    worst = max(s for label, s in med.items() if label != "dagster") / med["dagster"]
+    largest, empty = f"{max(sizes)} models", f"{max(sizes)} empty"
+    worst = max(s for label, s in med.items() if "models" in label) / med["dagster"]
     print(
         f"RESULT fleet load: {largest} {med[largest]:.2f} s vs import "
         f"dagster {med['dagster']:.2f} s, ratio {worst:.2f} (goal {LOAD_GOAL})"
@@ -225,6 +298,16 @@ def report_load(sizes: list[int], repeats: int) -> None:
     print(
         f"  to loaded, without the interpreter's exit: {largest} {loaded[largest]:.2f} s vs "
         f"{loaded['dagster']:.2f} s, ratio {loaded[largest] / loaded['dagster']:.2f}"
+    )
+    print(
+        f"  Dagster's floor for this shape: {empty} (no-op definitions, nothing of ours) "
+        f"{med[empty]:.2f} s, ratio {med[empty] / med['dagster']:.2f}; ours adds "
+        f"{(med[largest] - med[empty]) * 1000:.0f} ms over it"
+    )
+    shared = f"{max(sizes)} shared"
+    print(
+        f"  the same with 5 jobs, 6 sensors and a schedule shared by the fleet instead of per "
+        f"model: {med[shared]:.2f} s, ratio {med[shared] / med['dagster']:.2f}"
     )
 
 
